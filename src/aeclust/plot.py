@@ -20,9 +20,9 @@ from matplotlib import colormaps, patheffects
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
-from scipy.optimize import linear_sum_assignment
 
 from .errors import ConfigError, DataError, require
+from .metrics import contingency, matched_row_order  # noqa: F401 (re-exported)
 
 log = logging.getLogger(__name__)
 
@@ -344,51 +344,6 @@ def plot_latent_map(
 
 
 # ----------------------------------------------------------------------------- evaluation
-
-
-def contingency(y_true, clusters) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Counts ``M`` (n_clusters, n_classes) of each (cluster, true label) pair.
-
-    ``M[i, j]`` counts the items of cluster ``cluster_ids[i]`` with label ``class_ids[j]``;
-    both id arrays are sorted (noise -1 first when present). Returns ``M, cluster_ids,
-    class_ids``.
-    """
-    y_true, clusters = np.asarray(y_true).ravel(), np.asarray(clusters).ravel()
-    if len(y_true) != len(clusters):
-        raise DataError(f"y_true has {len(y_true)} labels but clusters has {len(clusters)}.")
-    cluster_ids, rows = np.unique(clusters, return_inverse=True)
-    class_ids, cols = np.unique(y_true, return_inverse=True)
-    M = np.zeros((len(cluster_ids), len(class_ids)), dtype=np.int64)
-    np.add.at(M, (rows, cols), 1)
-    return M, cluster_ids, class_ids
-
-
-def matched_row_order(M, noise_row: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Order the rows of a contingency matrix so the Hungarian matching forms a diagonal.
-
-    ``M`` (R, K) holds counts, rows = clusters, columns = classes; ``noise_row`` is left
-    out of the matching and put last.
-
-    Returns
-    -------
-    order : ndarray of shape (R,)
-        Rows matched to columns 0, 1, ... (in column order), then unmatched rows by their
-        largest column (bigger row first on ties), then the noise row.
-    matched_col : ndarray of shape (R,)
-        For each row of ``M`` (original order), its matched column, or -1.
-    """
-    M = np.asarray(M)
-    rows = np.array([r for r in range(len(M)) if r != noise_row], dtype=int)
-    matched_col = np.full(len(M), -1)
-    if len(rows) and M.shape[1]:
-        r, c = linear_sum_assignment(M[rows], maximize=True)
-        matched_col[rows[r]] = c
-    matched = sorted((matched_col[r], r) for r in rows if matched_col[r] >= 0)
-    rest = sorted((M[r].argmax(), -M[r].sum(), r) for r in rows if matched_col[r] < 0)
-    order = [r for _, r in matched] + [r for *_, r in rest]
-    if noise_row is not None:
-        order.append(noise_row)
-    return np.asarray(order, dtype=int), matched_col
 
 
 def plot_confusion(y_true, clusters, ax: Axes | None = None, class_names: Names = None) -> Axes:
