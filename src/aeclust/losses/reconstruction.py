@@ -1,0 +1,46 @@
+"""Reconstruction losses: how far the decoder's output is from the input.
+
+Decoders end in a linear layer. For ``"mse"`` the output is the reconstruction itself;
+for ``"bce"`` it is a logit and the reconstruction is ``sigmoid(output)``. Computing BCE
+from logits is numerically stable, and a linear last layer trains where a sigmoid + MSE
+conv decoder was seen to stall (our runs on mnist5k, see the README's design notes).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from ..errors import ConfigError
+
+
+def mse(output: Tensor, x: Tensor) -> Tensor:
+    """Mean squared error over all pixels of the batch. Shapes (B, C, H, W)."""
+    return F.mse_loss(output, x)
+
+
+def bce(output: Tensor, x: Tensor) -> Tensor:
+    """Pixel-wise binary cross-entropy between ``sigmoid(output)`` and ``x`` in [0, 1].
+
+    Averaged over pixels and samples (Alqahtani et al. eq. 3 up to the 1/(N*P) scale).
+    """
+    return F.binary_cross_entropy_with_logits(output, x)
+
+
+RECONSTRUCTION_LOSSES = {"mse": mse, "bce": bce}
+
+
+def reconstruction_loss(name: str):
+    """The loss function registered as ``name``."""
+    if name not in RECONSTRUCTION_LOSSES:
+        raise ConfigError(
+            f"Unknown reconstruction loss '{name}'. "
+            f"Valid losses: {', '.join(RECONSTRUCTION_LOSSES)}."
+        )
+    return RECONSTRUCTION_LOSSES[name]
+
+
+def to_image(output: Tensor, loss: str) -> Tensor:
+    """Turn a decoder output into a reconstruction on the input's scale."""
+    return torch.sigmoid(output) if loss == "bce" else output
