@@ -1,0 +1,87 @@
+"""Callbacks for :class:`~aeclust.training.trainer.Trainer`: progress, checkpoints, early stop."""
+
+from __future__ import annotations
+
+import copy
+import logging
+import os
+from pathlib import Path
+
+from safetensors.torch import save_file
+from tqdm.auto import tqdm
+
+from .trainer import Callback, Trainer
+
+log = logging.getLogger(__name__)
+
+
+class ProgressBar(Callback):
+    """A tqdm bar over all batches of all epochs, showing the epoch and the running loss."""
+
+    def __init__(self, desc: str = "training"):
+        self.desc = desc
+        self.bar = None
+
+    def on_train_start(self, trainer: Trainer) -> None:
+        cfg = trainer.config
+        per_epoch = -(-len(trainer.train_index) // cfg.batch_size)
+        self.bar = tqdm(total=per_epoch * cfg.epochs, desc=self.desc, unit="batch", leave=False)
+
+    def on_batch_end(self, trainer: Trainer, logs: dict) -> None:
+        self.bar.update(1)
+        self.bar.set_postfix(epoch=trainer.epoch, loss=f"{logs['loss']:.4f}", refresh=False)
+
+    def on_epoch_end(self, trainer: Trainer, epoch: int, logs: dict) -> None:
+        shown = {k: f"{v:.4g}" for k, v in logs.items() if k.endswith("loss")}
+        log.info("epoch %d/%d %s", epoch, trainer.config.epochs, shown)
+
+    def on_train_end(self, trainer: Trainer) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+class Checkpoint(Callback):
+    """Write the model's weights to ``path`` (safetensors) after every ``every`` epochs.
+
+    The file is written to a temporary name and renamed, so it is never half-written.
+    """
+
+    def __init__(self, path: str | os.PathLike, every: int = 1):
+        self.path, self.every = Path(path), max(1, every)
+
+    def on_epoch_end(self, trainer: Trainer, epoch: int, logs: dict) -> None:
+        if epoch % self.every == 0 or epoch == trainer.config.epochs:
+            state = {
+                k: v.detach().cpu().contiguous() for k, v in trainer.model.state_dict().items()
+            }
+            tmp = self.path.with_name(self.path.name + ".tmp")
+            save_file(state, str(tmp), metadata={"epoch": str(epoch)})
+            os.replace(tmp, self.path)
+
+
+class EarlyStopping(Callback):
+    """Stop when ``val_loss`` has not improved for ``patience`` epochs; restore the best weights."""
+
+    def __init__(self, patience: int, min_delta: float = 0.0):
+        self.patience, self.min_delta = patience, min_delta
+
+    def on_train_start(self, trainer: Trainer) -> None:
+        self.best, self.best_epoch, self.best_state = float("inf"), 0, None
+
+    def on_epoch_end(self, trainer: Trainer, epoch: int, logs: dict) -> None:
+        if logs["val_loss"] < self.best - self.min_delta:
+            self.best, self.best_epoch = logs["val_loss"], epoch
+            self.best_state = copy.deepcopy(trainer.model.state_dict())
+        elif epoch - self.best_epoch >= self.patience:
+            log.info(
+                "early stop at epoch %d; best val_loss %.4g at %d",
+                epoch,
+                self.best,
+                self.best_epoch,
+            )
+            logs["early_stop"] = True
+            trainer.stop = True
+
+    def on_train_end(self, trainer: Trainer) -> None:
+        if self.best_state is not None:
+            trainer.model.load_state_dict(self.best_state)

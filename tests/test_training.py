@@ -1,0 +1,128 @@
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from aeclust.errors import ConfigError
+from aeclust.losses import bce, mse
+from aeclust.nn import build_autoencoder
+from aeclust.training import Callback, Checkpoint, EarlyStopping, TrainConfig, Trainer
+
+
+def toy_images(n=128, seed=0):
+    """Images that are mixtures of 3 fixed patterns: learnable with a tiny code."""
+    rng = np.random.default_rng(seed)
+    patterns = rng.random((3, 1, 8, 8)).astype(np.float32)
+    weights = rng.random((n, 3)).astype(np.float32)
+    return np.einsum("nk,kchw->nchw", weights, patterns) / 3
+
+
+def recon(model, batch):
+    return mse(model(batch.x), batch.x)
+
+
+def test_loss_decreases():
+    torch.manual_seed(0)
+    model = build_autoencoder("mlp", (1, 8, 8), latent_dim=3, hidden=(32,))
+    history = Trainer(model, recon, TrainConfig(epochs=15, batch_size=16, lr=3e-3)).fit(
+        toy_images()
+    )
+    assert len(history) == 15
+    assert history[-1]["loss"] < 0.2 * history[0]["loss"]
+    assert {"epoch", "loss", "lr", "seconds"} <= set(history[0])
+
+
+def test_same_seed_same_weights():
+    def train():
+        torch.manual_seed(1)
+        model = build_autoencoder("conv", (1, 8, 8), latent_dim=2)
+        Trainer(model, recon, TrainConfig(epochs=2, batch_size=32, seed=5)).fit(toy_images())
+        return torch.cat([p.flatten() for p in model.parameters()])
+
+    assert torch.equal(train(), train())
+
+
+def test_batches_cover_data_once_with_indices():
+    seen = []
+
+    def loss_fn(model, batch):
+        seen.append(batch.index.clone())
+        assert torch.equal(batch.x, X[batch.index])
+        return model(batch.x).mean() * 0 + model.weight.sum() ** 2
+
+    X = torch.rand(50, 1, 2, 2)
+    model = torch.nn.Linear(2, 2)
+    Trainer(model, loss_fn, TrainConfig(epochs=1, batch_size=7)).fit(X)
+    assert sorted(torch.cat(seen).tolist()) == list(range(50))
+
+
+def test_dict_loss_logged_and_callbacks_called():
+    calls = []
+
+    class Spy(Callback):
+        def on_epoch_end(self, trainer, epoch, logs):
+            calls.append(epoch)
+            logs["extra"] = 1.0
+
+    def loss_fn(model, batch):
+        loss = recon(model, batch)
+        return {"loss": loss, "half": loss / 2}
+
+    model = build_autoencoder("mlp", (1, 8, 8), latent_dim=2, hidden=(8,))
+    history = Trainer(model, loss_fn, TrainConfig(epochs=3, batch_size=32), [Spy()]).fit(
+        toy_images()
+    )
+    assert calls == [1, 2, 3]
+    assert history[0]["half"] == pytest.approx(history[0]["loss"] / 2)
+    assert history[-1]["extra"] == 1.0
+
+
+def test_early_stopping_restores_best(tmp_path):
+    torch.manual_seed(0)
+    model = build_autoencoder("mlp", (1, 8, 8), latent_dim=2, hidden=(8,))
+    cfg = TrainConfig(epochs=40, batch_size=32, lr=0.5, val_fraction=0.25, patience=2)
+    stopper = EarlyStopping(2)
+    ckpt = tmp_path / "ckpt.safetensors"
+    history = Trainer(model, recon, cfg, [stopper, Checkpoint(ckpt)]).fit(toy_images())
+    assert len(history) < 40 and history[-1].get("early_stop")
+    best = min(h["val_loss"] for h in history)
+    trainer = Trainer(model, recon, TrainConfig(epochs=0, val_fraction=0.25))
+    trainer.fit(toy_images())  # same seed -> same held-out split
+    assert trainer.evaluate(trainer.val_index) == pytest.approx(best, rel=1e-5)
+    assert set(load_file(str(ckpt))) == set(model.state_dict())
+
+
+def test_lr_schedules():
+    for schedule, last in [("cosine", 0.0), ("step", 1e-5)]:
+        model = torch.nn.Linear(1, 1)
+        cfg = TrainConfig(epochs=4, lr=1e-3, lr_schedule=schedule)
+
+        def loss_fn(m, batch):
+            return m(batch.x.flatten(1)).pow(2).mean()
+
+        history = Trainer(model, loss_fn, cfg).fit(torch.rand(8, 1, 1, 1))
+        assert history[0]["lr"] == pytest.approx(1e-3)
+        assert history[-1]["lr"] < 1e-3
+        assert last <= history[-1]["lr"]
+
+
+def test_bce_from_logits_matches_naive():
+    out, x = torch.randn(4, 1, 3, 3), torch.rand(4, 1, 3, 3)
+    p = torch.sigmoid(out)
+    naive = -(x * torch.log(p) + (1 - x) * torch.log(1 - p)).mean()
+    assert torch.allclose(bce(out, x), naive, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"lr_schedule": "linear"}, "lr_schedule"),
+        ({"val_fraction": 1.0}, "val_fraction"),
+        ({"patience": 3}, "val_fraction > 0"),
+        ({"batch_size": 0}, "batch_size"),
+        ({"device": "tpu"}, "device"),
+    ],
+)
+def test_bad_config(kwargs, match):
+    with pytest.raises(ConfigError, match=match):
+        Trainer(torch.nn.Linear(1, 1), recon, TrainConfig(**kwargs))
