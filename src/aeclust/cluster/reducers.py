@@ -1,0 +1,150 @@
+"""UMAP reduction of latent codes before clustering (the N2D recipe), saved without pickle.
+
+A fitted ``umap.UMAP`` cannot be saved without pickle, so the state of
+:class:`UMAPReducer` is its training input: restoring refits UMAP with the same
+parameters and seed on the same codes. UMAP with a fixed ``random_state`` runs
+single-threaded and is deterministic, so the refit gives the same ``transform`` output
+(checked on restore against the saved embedding; a warning says if it differs, e.g. after
+an umap-learn or numba upgrade). Refitting takes as long as the original fit.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from ..errors import ConfigError, ModelFileError, require
+from .base import check_codes, check_fitted
+
+log = logging.getLogger(__name__)
+
+
+class UMAPReducer:
+    """UMAP from codes (N, d) to (N, n_components).
+
+    Parameters
+    ----------
+    n_components : int, default=10
+        Size of the reduced codes.
+    random_state : int or None, default=0
+        Seed of UMAP. None is replaced by 0: a seed is needed for reproducible results and
+        for save/load, which refits UMAP. With a seed UMAP runs single-threaded.
+    n_neighbors : int, default=20
+    min_dist : float, default=0.0
+        0 packs clusters tightly, which helps clustering (N2D, McConville et al. 2020).
+    metric : str, default="euclidean"
+    n_epochs : int or None, default=None
+        None lets UMAP choose (200 for large data, 500 for small).
+    learning_rate : float, default=1.0
+    spread : float, default=1.0
+
+    Attributes
+    ----------
+    umap_ : umap.UMAP
+        The fitted UMAP.
+    train_codes_ : ndarray of shape (N, d), float32
+        The training input (UMAP works in float32).
+    embedding_ : ndarray of shape (N, n_components), float32
+    n_features_in_ : int
+    """
+
+    name = "umap"
+    defaults: dict[str, Any] = {
+        "n_neighbors": 20,
+        "min_dist": 0.0,
+        "metric": "euclidean",
+        "n_epochs": None,
+        "learning_rate": 1.0,
+        "spread": 1.0,
+    }
+
+    def __init__(self, n_components: int = 10, random_state: int | None = 0, **params):
+        self.n_components = n_components
+        self.random_state = random_state
+        self.params = params
+
+    def fit(self, Z, y=None) -> UMAPReducer:
+        """Fit UMAP on the codes Z of shape (N, d); returns self."""
+        Z = check_codes(Z, dtype=np.float32)
+        k = self.n_components
+        if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
+            raise ConfigError(f"n_components must be a positive integer; got {k!r}.")
+        if len(Z) <= k + 1:
+            raise ConfigError(
+                f"UMAP to {k} components needs more than {k + 1} codes; got {len(Z)}. "
+                "Give more data or a smaller n_components."
+            )
+        umap = require("umap", "umap", "UMAP reduction")
+        config = self.get_config()
+        log.info("Fitting UMAP on %d codes of size %d -> %d", len(Z), Z.shape[1], k)
+        self.umap_ = umap.UMAP(
+            n_components=int(k), random_state=config["random_state"], n_jobs=1, **config["params"]
+        )
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="n_jobs value .* overridden")
+            self.embedding_ = np.asarray(self.umap_.fit_transform(Z))
+        self.train_codes_ = Z
+        self.n_features_in_ = Z.shape[1]
+        return self
+
+    def fit_transform(self, Z, y=None) -> np.ndarray:
+        """Fit and return the reduced training codes, shape (N, n_components)."""
+        return self.fit(Z).embedding_
+
+    def transform(self, Z) -> np.ndarray:
+        """Reduce new codes Z (M, d) to shape (M, n_components)."""
+        check_fitted(self, "umap_")
+        Z = check_codes(Z, n_features=self.n_features_in_, dtype=np.float32)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="n_jobs value .* overridden")
+            return np.asarray(self.umap_.transform(Z))
+
+    def get_config(self) -> dict[str, Any]:
+        """JSON-ready description: name, n_components, random_state and all parameters."""
+        return {
+            "name": self.name,
+            "n_components": self.n_components,
+            "random_state": 0 if self.random_state is None else self.random_state,
+            "params": {**self.defaults, **self.params},
+        }
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """The training codes (to refit on) and the embedding (to check the refit)."""
+        check_fitted(self, "umap_")
+        return {
+            "train_codes_": np.ascontiguousarray(self.train_codes_),
+            "embedding_": np.ascontiguousarray(self.embedding_, dtype=np.float32),
+        }
+
+    @classmethod
+    def from_state(cls, config: Mapping[str, Any], arrays: Mapping[str, np.ndarray]):
+        """Refit UMAP with the saved parameters and seed on the saved training codes."""
+        missing = sorted({"train_codes_", "embedding_"} - set(arrays))
+        if missing:
+            raise ModelFileError(
+                f"The saved UMAP reducer lacks the arrays {missing}; the model file is "
+                "incomplete or from another version. Refit the model."
+            )
+        obj = cls(config["n_components"], config["random_state"], **config["params"])
+        log.info("Restoring UMAP: refitting on the %d saved codes", len(arrays["train_codes_"]))
+        obj.fit(arrays["train_codes_"])
+        if not np.array_equal(obj.embedding_, arrays["embedding_"]):
+            warnings.warn(
+                "The refitted UMAP differs from the saved one; predictions may differ from "
+                "those made before saving. "
+                "This happens with another umap-learn/numba version or CPU.",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+        return obj
+
+    def __repr__(self) -> str:
+        extra = "".join(f", {k}={v!r}" for k, v in self.params.items())
+        return (
+            f"UMAPReducer(n_components={self.n_components!r}, "
+            f"random_state={self.random_state!r}{extra})"
+        )
