@@ -1,0 +1,183 @@
+"""Two-stage deep clustering: train an autoencoder, then cluster its latent codes."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import numpy as np
+from sklearn.utils.validation import check_is_fitted
+
+from ..cluster import build_clusterer, build_reducer, clusterer_from_state, reducer_from_state
+from ..errors import ConfigError
+from ..training import resolve_device
+from .base import DeepClusterer
+
+log = logging.getLogger(__name__)
+
+
+class AEClusterer(DeepClusterer):
+    """Autoencoder -> latent codes -> (optional UMAP) -> clusters.
+
+    With ``reducer="umap"`` and ``clusterer="gmm"`` this is N2D (McConville et al. 2020);
+    with ``autoencoder="conv"`` and ``clusterer="kmeans"`` it is the "conv AE + k-means"
+    baseline of DCEC and Liu & Zhang.
+
+    Parameters
+    ----------
+    autoencoder : str, default="conv"
+        A name from :data:`aeclust.nn.AUTOENCODERS` ("conv": 32-64-128 strided convolutions;
+        "mlp": 500-500-2000 fully connected).
+    latent_dim : int, default=10
+        Size of the latent code.
+    clusterer : str, default="kmeans"
+        "kmeans", "minibatch-kmeans", "gmm", "agglomerative" or "hdbscan".
+    n_clusters : int, default=10
+        Number of clusters (ignored by "hdbscan", which finds it).
+    reducer : {None, "umap"}, default=None
+        Reduce the codes with UMAP before clustering (needs ``aeclust[umap]``).
+    epochs, batch_size, lr : training of the autoencoder (Adam).
+    loss : {"mse", "bce"}, default="mse"
+        Reconstruction loss; "bce" needs pixel values in [0, 1].
+    lr_schedule : {"constant", "cosine", "step"}, default="constant"
+    val_fraction : float, default=0.0
+        Share of the data held out for the validation loss.
+    patience : int or None, default=None
+        Early stopping on the validation loss (needs ``val_fraction`` > 0).
+    image_shape : (C, H, W) or None
+        Shape of one image when X is given as flat (N, D) vectors; None treats each
+        vector as a 1x1xD image (use ``autoencoder="mlp"`` then).
+    autoencoder_params, clusterer_params, reducer_params : dict or None
+        Extra parameters, e.g. ``{"hidden": (500, 500, 2000)}``, ``{"n_init": 10}``,
+        ``{"n_neighbors": 20}``.
+    device : str, default="auto"
+        "auto" (CUDA when present, else CPU), "cpu" or "cuda".
+    random_state : int, RandomState or None
+        Seed of the weights, the shuffling, the clusterer and UMAP.
+    verbose : bool, default=False
+        Show a progress bar while training.
+    checkpoint : str or None
+        Write the weights to this safetensors file after every epoch.
+
+    Attributes
+    ----------
+    labels_ : ndarray (N,) cluster of each training sample (-1 = noise for hdbscan).
+    n_clusters_ : int, number of clusters found (noise excluded).
+    cluster_centers_ : ndarray (K, d), where the clusterer has centres, in the space it
+        clustered (the latent codes, or their UMAP reduction).
+    history_ : list of dict, one per epoch (loss, val_loss, lr, seconds).
+    timings_ : dict, seconds spent to train, encode and cluster.
+    autoencoder_ : the trained torch module.
+    """
+
+    def __init__(
+        self,
+        autoencoder: str = "conv",
+        latent_dim: int = 10,
+        clusterer: str = "kmeans",
+        n_clusters: int = 10,
+        reducer: str | None = None,
+        epochs: int = 12,
+        batch_size: int = 64,
+        lr: float = 1e-3,
+        loss: str = "mse",
+        lr_schedule: str = "constant",
+        val_fraction: float = 0.0,
+        patience: int | None = None,
+        image_shape: tuple[int, int, int] | None = None,
+        autoencoder_params: dict | None = None,
+        clusterer_params: dict | None = None,
+        reducer_params: dict | None = None,
+        device: str = "auto",
+        random_state=None,
+        verbose: bool = False,
+        checkpoint: str | None = None,
+    ):
+        self.autoencoder = autoencoder
+        self.latent_dim = latent_dim
+        self.clusterer = clusterer
+        self.n_clusters = n_clusters
+        self.reducer = reducer
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.loss = loss
+        self.lr_schedule = lr_schedule
+        self.val_fraction = val_fraction
+        self.patience = patience
+        self.image_shape = image_shape
+        self.autoencoder_params = autoencoder_params
+        self.clusterer_params = clusterer_params
+        self.reducer_params = reducer_params
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+        self.checkpoint = checkpoint
+
+    def fit(self, X, y=None):
+        """Train the autoencoder on X, then cluster its codes. Returns self."""
+        X = self._check_fit_input(X, y)
+        seed = self._seed()
+        # build everything first, so a bad name fails before minutes of training
+        clusterer = build_clusterer(
+            self.clusterer, self.n_clusters, random_state=seed, **(self.clusterer_params or {})
+        )
+        reducer_params = {"n_components": self.n_clusters, **(self.reducer_params or {})}
+        reducer = build_reducer(self.reducer, random_state=seed, **reducer_params)
+        self.device_ = resolve_device(self.device)
+        self.autoencoder_name_ = self.autoencoder
+        self.autoencoder_ = self._build_autoencoder(self.autoencoder, seed)
+
+        t0 = time.perf_counter()
+        self.history_ = self._pretrain(X, seed)
+        t1 = time.perf_counter()
+        Z = self._encode(X)
+        t2 = time.perf_counter()
+        if reducer is not None:
+            Z = reducer.fit_transform(Z)
+        clusterer.fit(Z)
+        t3 = time.perf_counter()
+        self.reducer_, self.clusterer_ = reducer, clusterer
+        self._set_cluster_attributes()
+        self.timings_ = {"train": t1 - t0, "encode": t2 - t1, "cluster": t3 - t2}
+        return self
+
+    def _set_cluster_attributes(self) -> None:
+        self.labels_ = np.asarray(self.clusterer_.labels_, dtype=np.int64)
+        self.n_clusters_ = int(self.clusterer_.n_clusters_)
+        centers = getattr(self.clusterer_, "cluster_centers_", None)
+        if centers is not None:
+            self.cluster_centers_ = centers
+
+    def predict(self, X) -> np.ndarray:
+        """Assign images to the fitted clusters; shape (N,)."""
+        check_is_fitted(self)
+        Z = self.transform(X)
+        if self.reducer_ is not None:
+            Z = self.reducer_.transform(Z)
+        return np.asarray(self.clusterer_.predict(Z), dtype=np.int64)
+
+    def fit_predict(self, X, y=None) -> np.ndarray:
+        return self.fit(X).labels_
+
+    def _extra_state(self):
+        arrays = {f"clusterer.{k}": v for k, v in self.clusterer_.state_dict().items()}
+        meta = {"clusterer": self.clusterer_.get_config(), "reducer": None}
+        if self.reducer_ is not None:
+            arrays.update({f"reducer.{k}": v for k, v in self.reducer_.state_dict().items()})
+            meta["reducer"] = self.reducer_.get_config()
+        meta["timings"] = getattr(self, "timings_", {})
+        return meta, arrays
+
+    def _restore_extra(self, meta, arrays):
+        def part(prefix):
+            return {k[len(prefix) :]: v for k, v in arrays.items() if k.startswith(prefix)}
+
+        if meta.get("clusterer") is None:
+            raise ConfigError("model.json has no clusterer section")
+        self.clusterer_ = clusterer_from_state(meta["clusterer"], part("clusterer."))
+        self.reducer_ = None
+        if meta.get("reducer") is not None:
+            self.reducer_ = reducer_from_state(meta["reducer"], part("reducer."))
+        self.timings_ = meta.get("timings", {})
+        self._set_cluster_attributes()
