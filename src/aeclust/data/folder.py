@@ -178,7 +178,7 @@ def load_folder(
 
 def _scan(root: Path) -> tuple[list[str], list[str]]:
     """Sorted relative paths of the image files and of the folders under ``root``."""
-    files, dirs, n_other = [], [], 0
+    files, dirs, others = [], [], []
     for here, subdirs, names in os.walk(root):
         subdirs[:] = [d for d in subdirs if not d.startswith(".") and d not in _SKIPPED_DIRS]
         rel = Path(here).relative_to(root).as_posix()
@@ -190,9 +190,12 @@ def _scan(root: Path) -> tuple[list[str], list[str]]:
             if name.lower().endswith(IMAGE_EXTENSIONS):
                 files.append(prefix + name)
             else:
-                n_other += 1
-    if n_other:
-        logger.info("Ignored %d file(s) without an image extension in '%s'.", n_other, root)
+                others.append(prefix + name)
+    if others:
+        shown = ", ".join(others[:_MAX_LISTED]) + (" ..." if len(others) > _MAX_LISTED else "")
+        logger.warning(
+            "Ignored %d file(s) without an image extension in '%s': %s", len(others), root, shown
+        )
     return sorted(files), sorted(dirs)
 
 

@@ -1,0 +1,137 @@
+"""The ``aeclust`` command: ``run``, ``predict`` and ``datasets``.
+
+This is the only module that parses arguments. Errors a user can fix (:class:`AeclustError`)
+print one line and exit with status 2; anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from .errors import AeclustError
+
+EXIT_USER_ERROR = 2
+
+
+def _size(text: str):
+    parts = [int(p) for p in text.lower().replace("x", ",").split(",") if p]
+    return parts[0] if len(parts) == 1 else parts
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="aeclust", description="Cluster images with deep autoencoders."
+    )
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars or logs")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    r = sub.add_parser("run", help="train, cluster, score and write a run directory with a report")
+    a = argparse.SUPPRESS  # unset flags stay out of the namespace, so YAML values survive
+    r.add_argument("--config", metavar="FILE.yaml", help="settings file; flags override it")
+    r.add_argument("--dataset", default=a, help="built-in dataset (see `aeclust datasets`)")
+    r.add_argument("--data", default=a, metavar="PATH", help="image folder, .npy/.npz or IDX file")
+    r.add_argument("--split", default=a, help="dataset split, e.g. train or test")
+    r.add_argument("--image-size", type=_size, default=a, metavar="H[xW]", help="resize images")
+    r.add_argument("--color", default=a, choices=["auto", "gray", "rgb"])
+    r.add_argument("--skip-bad", action="store_true", default=a, help="skip unreadable images")
+    r.add_argument("--model", default=a, help="autoencoder: conv (default) or mlp")
+    r.add_argument("--latent-dim", type=int, default=a)
+    r.add_argument("--loss", default=a, choices=["mse", "bce"])
+    r.add_argument("--epochs", type=int, default=a)
+    r.add_argument("--batch-size", type=int, default=a)
+    r.add_argument("--lr", type=float, default=a)
+    r.add_argument("--lr-schedule", default=a, choices=["constant", "cosine", "step"])
+    r.add_argument("--val-fraction", type=float, default=a)
+    r.add_argument("--patience", type=int, default=a)
+    r.add_argument(
+        "--clusterer",
+        default=a,
+        help="kmeans, minibatch-kmeans, gmm (default), agglomerative, hdbscan",
+    )
+    r.add_argument("--k", type=int, default=a, help="number of clusters (default: classes or 10)")
+    r.add_argument("--reducer", default=a, help="umap (default) or none")
+    r.add_argument("--seed", type=int, default=a)
+    r.add_argument("--device", default=a, help="auto, cpu or cuda")
+    r.add_argument("--out", default=a, metavar="DIR", help="run directory to write")
+    r.add_argument("--overwrite", action="store_true", default=a, help="replace --out if it exists")
+
+    p = sub.add_parser("predict", help="assign new images with a saved run")
+    p.add_argument("--run", required=True, metavar="DIR", help="a directory `aeclust run` wrote")
+    p.add_argument("--data", required=True, metavar="PATH", help="dataset name or path")
+    p.add_argument("--out", metavar="DIR", help="default: RUN/predict-<data>")
+    p.add_argument("--overwrite", action="store_true")
+    p.add_argument("--skip-bad", action="store_true")
+
+    sub.add_parser("datasets", help="list the built-in datasets and whether they are installed")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(message)s")
+    try:
+        if args.command == "run":
+            return cmd_run(args)
+        if args.command == "predict":
+            return cmd_predict(args)
+        return cmd_datasets()
+    except AeclustError as exc:
+        print(f"aeclust: error: {exc}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print("aeclust: interrupted; nothing was written.", file=sys.stderr)
+        return 130
+
+
+def cmd_run(args) -> int:
+    from .config import make_config
+    from .run import run
+
+    overrides = {k: v for k, v in vars(args).items() if k not in ("command", "config", "quiet")}
+    config = make_config(args.config, **overrides)
+    out, metrics = run(config, progress=not args.quiet)
+    print(format_scores(metrics))
+    print(f"Run directory: {out}\nReport: {out / 'report.html'}")
+    return 0
+
+
+def format_scores(metrics: dict) -> str:
+    keys = ["acc", "nmi", "ari", "purity", "f1_macro", "silhouette", "n_clusters", "noise_fraction"]
+    parts = [
+        f"{k}={metrics[k]:.4f}" if isinstance(metrics[k], float) else f"{k}={metrics[k]}"
+        for k in keys
+        if metrics.get(k) is not None
+    ]
+    return f"{metrics.get('dataset')}: " + "  ".join(parts)
+
+
+def cmd_predict(args) -> int:
+    from .predict import predict_run
+
+    out, metrics = predict_run(args.run, args.data, args.out, args.overwrite, args.skip_bad)
+    if metrics:
+        print(format_scores(metrics))
+    print(f"Assignments: {Path(out) / 'assignments.csv'}")
+    return 0
+
+
+def cmd_datasets() -> int:
+    from .data import list_datasets
+
+    rows = [("name", "shape (N, C, H, W)", "classes", "available", "description")]
+    for d in list_datasets():
+        avail = "yes" if d["available"] else f"no: {d['hint']}"
+        rows.append(
+            (d["name"], str(tuple(d["shape"])), str(d["n_classes"]), avail, d["description"])
+        )
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    for r in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=False)) + "  " + r[4])
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,35 @@
+"""``aeclust predict``: assign new images with the model of a saved run directory."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from .config import RunConfig, make_config
+from .data import load_dataset
+from .errors import DataError
+from .estimators import DeepClusterer
+from .metrics import evaluate
+from .run import check_out_dir, staged_dir, write_assignments
+
+
+def predict_run(run_dir, data: str, out=None, overwrite: bool = False, skip_bad: bool = False):
+    """Write ``assignments.csv`` (and ``metrics.json`` when the data has labels) into ``out``."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise DataError(f"The run directory '{run_dir}' does not exist.")
+    est = DeepClusterer.load(run_dir)
+    config = RunConfig()
+    if (run_dir / "config.yaml").is_file():  # resize and colour new images as in training
+        config = make_config(run_dir / "config.yaml")
+    images = load_dataset(data, image_size=config.image_size, color=config.color, skip_bad=skip_bad)
+    out = Path(out) if out else run_dir / f"predict-{Path(str(data)).stem}"
+    check_out_dir(out, overwrite)
+    clusters = est.predict(images.X)
+    metrics = evaluate(images.y, clusters) if images.y is not None else {}
+    with staged_dir(out) as stage:
+        write_assignments(stage / "assignments.csv", clusters, images)
+        if metrics:
+            metrics["dataset"] = images.name
+            (stage / "metrics.json").write_text(json.dumps(metrics, indent=1))
+    return out, metrics

@@ -1,0 +1,161 @@
+"""The main job: data -> autoencoder -> clusters -> scores -> run directory with a report.
+
+Everything is written into a hidden staging directory next to the target, which is renamed
+to the target only when the run succeeded: an error leaves no half-written run directory.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import json
+import logging
+import os
+import shutil
+import tempfile
+import time
+from contextlib import contextmanager
+from importlib.metadata import version
+from pathlib import Path
+
+import numpy as np
+
+from .config import RunConfig, write_yaml
+from .data import ImageSet, load_dataset
+from .errors import ConfigError
+from .estimators import AEClusterer
+from .metrics import evaluate
+from .report import write_report
+
+log = logging.getLogger(__name__)
+
+
+def default_out(config: RunConfig) -> Path:
+    source = Path(config.data).stem if config.data else config.dataset
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    return Path("runs") / f"{source}-{config.model}-{config.clusterer}-{stamp}"
+
+
+def check_out_dir(out: Path, overwrite: bool) -> None:
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out '{out}' is a file; give a directory path for the run.")
+    if out.is_dir() and any(out.iterdir()) and not overwrite:
+        raise ConfigError(
+            f"The run directory '{out}' exists and is not empty; choose another --out or "
+            "pass --overwrite to replace it."
+        )
+
+
+@contextmanager
+def staged_dir(out: Path):
+    """Yield a fresh staging directory that becomes ``out`` if the block succeeds."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
+    try:
+        yield stage
+    except BaseException:
+        shutil.rmtree(stage, ignore_errors=True)
+        raise
+    if out.exists():
+        shutil.rmtree(out)
+    os.replace(stage, out)
+
+
+def load_data(config: RunConfig) -> ImageSet:
+    return load_dataset(
+        config.data or config.dataset,
+        split=config.split,
+        image_size=config.image_size,
+        color=config.color,
+        skip_bad=config.skip_bad,
+    )
+
+
+def make_estimator(config: RunConfig, n_clusters: int, **kwargs) -> AEClusterer:
+    return AEClusterer(
+        autoencoder=config.model,
+        latent_dim=config.latent_dim,
+        clusterer=config.clusterer,
+        n_clusters=n_clusters,
+        reducer=config.reducer,
+        epochs=config.epochs,
+        batch_size=config.batch_size,
+        lr=config.lr,
+        loss=config.loss,
+        lr_schedule=config.lr_schedule,
+        val_fraction=config.val_fraction,
+        patience=config.patience,
+        autoencoder_params=config.autoencoder_params or None,
+        clusterer_params=config.clusterer_params or None,
+        reducer_params=config.reducer_params or None,
+        device=config.device,
+        random_state=config.seed,
+        **kwargs,
+    )
+
+
+def versions() -> dict:
+    return {p: version(p) for p in ("aeclust", "torch", "scikit-learn", "numpy")}
+
+
+def run(config: RunConfig, progress: bool = True) -> tuple[Path, dict]:
+    """Run the pipeline of ``config``; returns the run directory and the metrics."""
+    out = Path(config.out) if config.out else default_out(config)
+    check_out_dir(out, config.overwrite)
+    data = load_data(config)
+    k = config.k
+    if k is None:
+        k = len(np.unique(data.y)) if data.y is not None else 10
+        log.info(
+            "k not given: using %d (%s)",
+            k,
+            "the number of classes" if data.y is not None else "default",
+        )
+    config.k, config.out = k, str(out)
+    with staged_dir(out) as stage:
+        write_yaml(config, stage / "config.yaml")
+        est = make_estimator(
+            config, k, verbose=progress, checkpoint=str(stage / "checkpoint.safetensors")
+        )
+        est.fit(data.X)
+        t0 = time.perf_counter()
+        Z = est.transform(data.X)
+        metrics = evaluate(data.y, est.labels_, Z, random_state=config.seed)
+        metrics.update(
+            dataset=data.name,
+            n_samples=len(data),
+            model=config.model,
+            clusterer=config.clusterer + (f" after {config.reducer}" if config.reducer else ""),
+            date=dt.datetime.now().strftime("%Y-%m-%d %H:%M"),
+            timings={**est.timings_, "score": time.perf_counter() - t0},
+            versions=versions(),
+        )
+        write_outputs(stage, data, est, Z, metrics, config.seed)
+    return out, metrics
+
+
+def write_outputs(stage: Path, data: ImageSet, est: AEClusterer, Z, metrics: dict, seed: int):
+    from . import figures  # matplotlib is slow to import; only runs need it
+
+    est.save(stage)
+    np.save(stage / "embeddings.npy", Z)
+    (stage / "history.json").write_text(json.dumps(est.history_, indent=1))
+    write_assignments(stage / "assignments.csv", est.labels_, data)
+    t0 = time.perf_counter()
+    figures.run_figures(stage, data, est, Z, seed)
+    metrics["timings"]["figures"] = time.perf_counter() - t0
+    (stage / "metrics.json").write_text(json.dumps(metrics, indent=1))
+    write_report(stage)
+
+
+def write_assignments(path: Path, clusters, data: ImageSet) -> None:
+    """index, name (if known), cluster, label (if known) for every item."""
+    header = ["index"] + (["name"] if data.names else []) + ["cluster"]
+    header += ["label"] if data.y is not None else []
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(header)
+        for i, c in enumerate(clusters):
+            row = [i] + ([data.names[i]] if data.names else []) + [int(c)]
+            row += [int(data.y[i])] if data.y is not None else []
+            writer.writerow(row)

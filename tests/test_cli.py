@@ -1,0 +1,130 @@
+import csv
+import json
+import re
+
+import numpy as np
+import pytest
+import yaml
+
+from aeclust.cli import main
+
+FAST = ["--dataset", "digits", "--epochs", "2", "--model", "mlp", "--clusterer", "kmeans"]
+FAST += ["--reducer", "none", "--seed", "0", "-q"][:-1]
+RUN_FILES = {
+    "config.yaml", "metrics.json", "assignments.csv", "embeddings.npy", "model.safetensors",
+    "model.json", "history.json", "loss.png", "reconstructions.png", "latent_map.png",
+    "clusters.png", "confusion.png", "report.html",
+}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs") / "digits"
+    assert main(["-q", "run", *FAST, "--out", str(out)]) == 0
+    return out
+
+
+def test_run_writes_everything(run_dir):
+    assert RUN_FILES <= {p.name for p in run_dir.iterdir()}
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    for key in ("acc", "nmi", "ari", "purity", "f1_macro", "silhouette", "n_clusters"):
+        assert key in metrics
+    assert 0.2 < metrics["acc"] <= 1 and metrics["n_clusters"] == 10
+    assert set(metrics["timings"]) >= {"train", "encode", "cluster"}
+    assert set(metrics["versions"]) >= {"aeclust", "torch", "scikit-learn"}
+    config = yaml.safe_load((run_dir / "config.yaml").read_text())
+    assert config["epochs"] == 2 and config["k"] == 10 and config["reducer"] is None
+    rows = list(csv.DictReader(open(run_dir / "assignments.csv")))
+    assert len(rows) == 1797 and set(rows[0]) == {"index", "cluster", "label"}
+    assert np.load(run_dir / "embeddings.npy").shape == (1797, 10)
+    assert len(json.loads((run_dir / "history.json").read_text())) == 2
+    assert not [p for p in run_dir.parent.iterdir() if p.name.startswith(".")]
+
+
+def test_report_embeds_pictures(run_dir):
+    html = (run_dir / "report.html").read_text()
+    assert len(re.findall(r'src="data:image/png;base64,', html)) >= 5
+    assert "Accuracy" in html and "epochs: 2" in html
+
+
+def test_predict_on_saved_run(run_dir, tmp_path):
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    np.savez(tmp_path / "new.npz", X=(d.images[:40] / 16).astype(np.float32), y=d.target[:40])
+    out = tmp_path / "pred"
+    assert main(["-q", "predict", "--run", str(run_dir), "--data", str(tmp_path / "new.npz"),
+                 "--out", str(out)]) == 0  # fmt: skip
+    rows = list(csv.DictReader(open(out / "assignments.csv")))
+    train = list(csv.DictReader(open(run_dir / "assignments.csv")))
+    assert [r["cluster"] for r in rows] == [r["cluster"] for r in train[:40]]
+
+
+def test_yaml_config_and_cli_override(tmp_path):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("dataset: digits\nepochs: 1\nmodel: mlp\nreducer: none\nclusterer: gmm\nk: 4\n")
+    out = tmp_path / "run"
+    assert main(["-q", "run", "--config", str(cfg), "--k", "3", "--out", str(out)]) == 0
+    config = yaml.safe_load((out / "config.yaml").read_text())
+    assert config["k"] == 3 and config["clusterer"] == "gmm" and config["epochs"] == 1
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--dataset", "mnist6k"], "mnist5k"),
+        (["--data", "/no/such/path"], "does not exist"),
+        (["--model", "resnet50"], "Valid autoencoders"),
+        (["--clusterer", "dbscan"], "hdbscan"),
+        (["--k", "1"], "at least 2"),
+        (["--k", "5000"], "larger than the number of samples"),
+    ],
+)
+def test_bad_input_exits_nonzero_without_run_dir(tmp_path, capsys, args, message):
+    out = tmp_path / "run"
+    assert main(["-q", "run", *FAST, *args, "--out", str(out)]) == 2
+    assert message in capsys.readouterr().err
+    assert not out.exists() and not list(tmp_path.iterdir())
+
+
+def test_unknown_yaml_key(tmp_path, capsys):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("dataset: digits\nepoch: 3\n")
+    assert main(["run", "--config", str(cfg), "--out", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert "Unknown setting 'epoch'" in err and "Did you mean 'epochs'" in err
+
+
+def test_out_is_a_file(tmp_path, capsys):
+    f = tmp_path / "file.txt"
+    f.write_text("x")
+    assert main(["run", *FAST, "--out", str(f)]) == 2
+    assert "is a file" in capsys.readouterr().err
+
+
+def test_existing_run_dir_needs_overwrite(run_dir, capsys):
+    assert main(["run", *FAST, "--out", str(run_dir)]) == 2
+    assert "--overwrite" in capsys.readouterr().err
+
+
+def test_bad_images_in_folder(tmp_path, capsys):
+    from PIL import Image
+
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    for i in range(6):
+        Image.fromarray((np.random.rand(8, 8) * 255).astype(np.uint8)).save(folder / f"{i}.png")
+    (folder / "broken.png").write_bytes(b"not really a png")
+    out = tmp_path / "run"
+    args = ["run", *FAST[2:], "--data", str(folder), "--k", "2", "--out", str(out)]
+    assert main(args) == 2
+    assert "broken.png" in capsys.readouterr().err and not out.exists()
+    assert main([*args, "--skip-bad"]) == 0
+    assert (out / "report.html").exists()
+
+
+def test_datasets_lists_builtins(capsys):
+    assert main(["datasets"]) == 0
+    out = capsys.readouterr().out
+    for name in ("digits", "mnist5k", "fashion-mnist"):
+        assert name in out
