@@ -26,7 +26,7 @@ class RunConfig:
     model: str = "conv"  # autoencoder: conv | mlp
     latent_dim: int = 10
     loss: str = "mse"  # mse | bce
-    epochs: int = 12
+    epochs: int = 8
     batch_size: int = 64
     lr: float = 1e-3
     lr_schedule: str = "constant"

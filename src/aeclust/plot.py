@@ -253,7 +253,9 @@ def embed_2d(Z, random_state: int | None = 0, method: str = "auto") -> tuple[np.
             log.info("umap-learn is not installed; using PCA for the 2-D embedding.")
     if umap is not None:
         neighbours = max(2, min(15, len(Z) - 1))
-        reducer = umap.UMAP(n_components=2, random_state=random_state, n_neighbors=neighbours)
+        reducer = umap.UMAP(
+            n_components=2, random_state=random_state, n_neighbors=neighbours, n_epochs=200
+        )
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*n_jobs value.*overridden.*")
             return np.asarray(reducer.fit_transform(Z), dtype=np.float64), "UMAP"

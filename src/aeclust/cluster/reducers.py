@@ -11,6 +11,7 @@ an umap-learn or numba upgrade). Refitting takes as long as the original fit.
 from __future__ import annotations
 
 import logging
+import threading
 import warnings
 from collections.abc import Mapping
 from typing import Any
@@ -37,8 +38,10 @@ class UMAPReducer:
     min_dist : float, default=0.0
         0 packs clusters tightly, which helps clustering (N2D, McConville et al. 2020).
     metric : str, default="euclidean"
-    n_epochs : int or None, default=None
-        None lets UMAP choose (200 for large data, 500 for small).
+    n_epochs : int or None, default=200
+        UMAP's own default is 200 for more than 10,000 points and 500 below; we use 200
+        for every size: on mnist5k codes it cut the fit from 15 s to 6 s (after numba's
+        compilation) with no loss of accuracy in our runs. None lets UMAP choose.
     learning_rate : float, default=1.0
     spread : float, default=1.0
 
@@ -57,7 +60,7 @@ class UMAPReducer:
         "n_neighbors": 20,
         "min_dist": 0.0,
         "metric": "euclidean",
-        "n_epochs": None,
+        "n_epochs": 200,
         "learning_rate": 1.0,
         "spread": 1.0,
     }
@@ -90,6 +93,32 @@ class UMAPReducer:
         self.train_codes_ = Z
         self.n_features_in_ = Z.shape[1]
         return self
+
+    def warm_up(self, n_features: int) -> threading.Thread:
+        """Compile UMAP's numba code in a background thread; returns the started thread.
+
+        The first UMAP fit of a process spends 50-100 s on this 2-core machine compiling
+        numba functions. Starting this while the autoencoder trains overlaps the two; it
+        fits UMAP to random codes (4,200 of them, which takes the same approximate
+        nearest-neighbour path as real data) and changes no state of this reducer.
+        """
+
+        def compile_umap():
+            try:
+                umap = require("umap", "umap", "UMAP reduction")
+                Z = np.random.default_rng(0).normal(size=(4200, n_features)).astype(np.float32)
+                params = {**self.get_config()["params"], "n_epochs": 2}
+                model = umap.UMAP(n_components=self.n_components, random_state=0, **params)
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    model.fit(Z)
+                    model.transform(Z[:10])
+            except Exception as exc:  # only an optimisation: the real fit will report errors
+                log.debug("UMAP warm-up failed: %s", exc)
+
+        thread = threading.Thread(target=compile_umap, name="umap-warm-up", daemon=True)
+        thread.start()
+        return thread
 
     def fit_transform(self, Z, y=None) -> np.ndarray:
         """Fit and return the reduced training codes, shape (N, n_components)."""

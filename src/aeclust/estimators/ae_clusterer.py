@@ -77,7 +77,7 @@ class AEClusterer(DeepClusterer):
         clusterer: str = "kmeans",
         n_clusters: int = 10,
         reducer: str | None = None,
-        epochs: int = 12,
+        epochs: int = 8,
         batch_size: int = 64,
         lr: float = 1e-3,
         loss: str = "mse",
@@ -128,11 +128,15 @@ class AEClusterer(DeepClusterer):
         self.autoencoder_name_ = self.autoencoder
         self.autoencoder_ = self._build_autoencoder(self.autoencoder, seed)
 
+        warm_up = getattr(reducer, "warm_up", None)
+        compiling = warm_up(self.latent_dim) if warm_up and self.epochs > 0 else None
         t0 = time.perf_counter()
         self.history_ = self._pretrain(X, seed)
         t1 = time.perf_counter()
         Z = self._encode(X)
         t2 = time.perf_counter()
+        if compiling is not None:
+            compiling.join()
         if reducer is not None:
             Z = reducer.fit_transform(Z)
         clusterer.fit(Z)
