@@ -74,7 +74,7 @@ def test_yaml_config_and_cli_override(tmp_path):
     [
         (["--dataset", "mnist6k"], "mnist5k"),
         (["--data", "/no/such/path"], "does not exist"),
-        (["--model", "resnet50"], "Valid autoencoders"),
+        (["--model", "resnet50"], "choose one of conv, mlp"),
         (["--clusterer", "dbscan"], "hdbscan"),
         (["--k", "1"], "at least 2"),
         (["--k", "5000"], "larger than the number of samples"),

@@ -32,12 +32,15 @@ def test_config_round_trip():
 
 
 def test_unknown_name_lists_valid():
-    with pytest.raises(ConfigError, match="Did you mean 'conv'.*Valid autoencoders: conv, mlp"):
+    with pytest.raises(ConfigError, match="choose one of conv, mlp. Did you mean 'conv'"):
         build_autoencoder("convv", (1, 8, 8))
 
 
 def test_unknown_param_named():
-    with pytest.raises(ConfigError, match="no parameter widths"):
+    with pytest.raises(
+        ConfigError,
+        match="Unknown parameter 'widths' for autoencoder 'mlp'; valid parameters: hidden",
+    ):
         build_autoencoder("mlp", (1, 8, 8), widths=(3,))
 
 

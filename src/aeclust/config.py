@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 
-from .errors import ConfigError
+from .errors import ConfigError, check_names
 
 
 @dataclass
@@ -54,14 +53,7 @@ FIELDS = {f.name for f in dataclasses.fields(RunConfig)}
 
 def check_keys(values: dict, source: str) -> None:
     """Raise :class:`ConfigError` naming the first key that RunConfig does not have."""
-    for key in values:
-        if key not in FIELDS:
-            close = difflib.get_close_matches(str(key), sorted(FIELDS), n=1)
-            hint = f" Did you mean '{close[0]}'?" if close else ""
-            raise ConfigError(
-                f"Unknown setting '{key}' in {source}.{hint} "
-                f"Valid settings: {', '.join(sorted(FIELDS))}."
-            )
+    check_names(source, values, sorted(FIELDS), noun="setting")
 
 
 def read_yaml(path: str | os.PathLike) -> dict:

@@ -5,6 +5,8 @@ Every message names the problem and what to do about it. The CLI turns an
 exception is a bug and keeps its traceback.
 """
 
+import difflib
+
 
 class AeclustError(Exception):
     """Base class for errors caused by input, configuration or environment."""
@@ -24,6 +26,33 @@ class ModelFileError(AeclustError, ValueError):
 
 class MissingDependencyError(AeclustError, ImportError):
     """An optional dependency is not installed; the message gives the install command."""
+
+
+def _did_you_mean(name: object, valid) -> str:
+    close = difflib.get_close_matches(str(name), [str(v) for v in valid], n=1)
+    return f" Did you mean {close[0]!r}?" if close else ""
+
+
+def check_choice(kind: str, name, valid) -> str:
+    """Return ``name`` if it is one of ``valid``, else raise ConfigError listing them."""
+    valid = tuple(valid)
+    if isinstance(name, str) and name in valid:
+        return name
+    raise ConfigError(
+        f"Unknown {kind} {name!r}; choose one of {', '.join(valid)}.{_did_you_mean(name, valid)}"
+    )
+
+
+def check_names(owner: str, names, valid, noun: str = "parameter") -> None:
+    """Raise ConfigError naming the first of ``names`` that is not in ``valid``."""
+    valid = tuple(valid)
+    for name in names:
+        if name not in valid:
+            options = ", ".join(valid) if valid else "none"
+            raise ConfigError(
+                f"Unknown {noun} {name!r} for {owner}; valid {noun}s: {options}."
+                f"{_did_you_mean(name, valid)}"
+            )
 
 
 def require(module: str, extra: str, purpose: str):

@@ -7,7 +7,6 @@ A clusterer wraps one library algorithm (scikit-learn) behind one small interfac
 
 from __future__ import annotations
 
-import difflib
 import json
 from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar
@@ -17,7 +16,7 @@ from scipy.spatial.distance import cdist
 from sklearn.exceptions import NotFittedError
 
 from ..data.validate import check_n_clusters
-from ..errors import ConfigError, DataError, ModelFileError
+from ..errors import ConfigError, DataError, ModelFileError, check_choice, check_names  # noqa: F401
 
 # the dtypes a state array may have (what safetensors and the loaders expect)
 STATE_DTYPES = (np.float32, np.float64, np.int64)
@@ -61,27 +60,9 @@ def check_codes(Z, *, n_features: int | None = None, dtype=np.float64) -> np.nda
     return Z
 
 
-def check_choice(kind: str, name, valid: Iterable[str]) -> str:
-    """Return ``name`` if it is one of ``valid``, else raise ConfigError with a suggestion."""
-    valid = tuple(valid)
-    if isinstance(name, str) and name in valid:
-        return name
-    close = difflib.get_close_matches(str(name), valid, n=1)
-    hint = f" Did you mean {close[0]!r}?" if close else ""
-    raise ConfigError(f"Unknown {kind} {name!r}; choose one of {', '.join(valid)}.{hint}")
-
-
 def check_params(owner: str, params: Mapping[str, Any], valid: Iterable[str]) -> dict[str, Any]:
     """Return ``params`` as a JSON-ready dict, or raise ConfigError naming a bad key."""
-    valid = tuple(valid)
-    for key in params:
-        if key not in valid:
-            close = difflib.get_close_matches(key, valid, n=1)
-            hint = f" Did you mean {close[0]!r}?" if close else ""
-            options = ", ".join(valid) if valid else "none"
-            raise ConfigError(
-                f"Unknown parameter {key!r} for {owner}; valid parameters: {options}.{hint}"
-            )
+    check_names(owner, params, valid)
     plain = {k: v.item() if isinstance(v, np.generic) else v for k, v in params.items()}
     try:
         json.dumps(plain)

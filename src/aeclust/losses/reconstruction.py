@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ..errors import ConfigError
+from ..errors import check_choice
 
 
 def mse(output: Tensor, x: Tensor) -> Tensor:
@@ -33,12 +33,7 @@ RECONSTRUCTION_LOSSES = {"mse": mse, "bce": bce}
 
 def reconstruction_loss(name: str):
     """The loss function registered as ``name``."""
-    if name not in RECONSTRUCTION_LOSSES:
-        raise ConfigError(
-            f"Unknown reconstruction loss '{name}'. "
-            f"Valid losses: {', '.join(RECONSTRUCTION_LOSSES)}."
-        )
-    return RECONSTRUCTION_LOSSES[name]
+    return RECONSTRUCTION_LOSSES[check_choice("reconstruction loss", name, RECONSTRUCTION_LOSSES)]
 
 
 def to_image(output: Tensor, loss: str) -> Tensor:

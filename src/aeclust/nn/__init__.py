@@ -7,11 +7,10 @@ and saved model files can build one from ``(name, input_shape, latent_dim, **par
 from __future__ import annotations
 
 import dataclasses
-import difflib
 
 from torch import nn
 
-from ..errors import ConfigError
+from ..errors import ConfigError, check_choice, check_names
 from .conv import ConvAutoencoder, ConvConfig
 from .mlp import MLPAutoencoder, MLPConfig
 
@@ -26,28 +25,17 @@ def register_autoencoder(name: str, config_cls: type, module_cls: type[nn.Module
     AUTOENCODERS[name] = (config_cls, module_cls)
 
 
-def unknown_name_message(kind: str, name: object, valid) -> str:
-    """'Unknown <kind> 'x'. Did you mean 'y'? Valid: a, b, c.' for any registry."""
-    valid = sorted(valid)
-    close = difflib.get_close_matches(str(name), valid, n=1)
-    hint = f" Did you mean '{close[0]}'?" if close else ""
-    return f"Unknown {kind} '{name}'.{hint} Valid {kind}s: {', '.join(valid)}."
-
-
 def build_autoencoder(
     name: str, input_shape: tuple[int, int, int], latent_dim: int = 10, **params
 ) -> nn.Module:
     """Build the autoencoder registered as ``name`` for images of ``input_shape`` (C, H, W)."""
-    if name not in AUTOENCODERS:
-        raise ConfigError(unknown_name_message("autoencoder", name, AUTOENCODERS))
-    config_cls, module_cls = AUTOENCODERS[name]
-    fields = {f.name for f in dataclasses.fields(config_cls)} - {"input_shape", "latent_dim"}
-    unknown = set(params) - fields
-    if unknown:
-        raise ConfigError(
-            f"Autoencoder '{name}' has no parameter {', '.join(sorted(unknown))}; "
-            f"its parameters are: {', '.join(sorted(fields)) or '(none)'}."
-        )
+    config_cls, module_cls = AUTOENCODERS[check_choice("autoencoder", name, sorted(AUTOENCODERS))]
+    fields = [f.name for f in dataclasses.fields(config_cls)]
+    check_names(
+        f"autoencoder {name!r}",
+        params,
+        [f for f in fields if f not in ("input_shape", "latent_dim")],
+    )
     if isinstance(latent_dim, bool) or not isinstance(latent_dim, int) or latent_dim < 1:
         raise ConfigError(f"latent_dim must be a positive integer; got {latent_dim!r}.")
     params = {k: tuple(v) if isinstance(v, list) else v for k, v in params.items()}

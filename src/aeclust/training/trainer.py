@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from ..errors import ConfigError
+from ..errors import ConfigError, check_choice
 
 log = logging.getLogger(__name__)
 
@@ -44,10 +44,7 @@ class TrainConfig:
                 f"Need epochs >= 0, batch_size >= 1 and lr > 0; got epochs={self.epochs}, "
                 f"batch_size={self.batch_size}, lr={self.lr}."
             )
-        if self.lr_schedule not in LR_SCHEDULES:
-            raise ConfigError(
-                f"Unknown lr_schedule '{self.lr_schedule}'. Valid: {', '.join(LR_SCHEDULES)}."
-            )
+        check_choice("lr_schedule", self.lr_schedule, LR_SCHEDULES)
         if not 0 <= self.val_fraction < 1:
             raise ConfigError(f"val_fraction must be in [0, 1); got {self.val_fraction}.")
         if self.patience is not None and self.val_fraction == 0:
