@@ -35,7 +35,9 @@ class AEClusterer(DeepClusterer):
     n_clusters : int, default=10
         Number of clusters (ignored by "hdbscan", which finds it).
     reducer : {None, "umap"}, default=None
-        Reduce the codes with UMAP before clustering (needs ``aeclust[umap]``).
+        Reduce the codes with UMAP before clustering (needs ``aeclust[umap]``), to
+        ``n_clusters`` dimensions unless ``reducer_params`` sets ``n_components`` (N2D).
+        UMAP's numba code is compiled in a background thread while the autoencoder trains.
     epochs, batch_size, lr : training of the autoencoder (Adam).
     loss : {"mse", "bce"}, default="mse"
         Reconstruction loss; "bce" needs pixel values in [0, 1].

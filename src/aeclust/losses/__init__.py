@@ -1,5 +1,17 @@
 """Training objectives, one per file, as pure functions of tensors."""
 
+from .dec import kl_clustering_loss, soft_assignment, target_distribution
+from .embedded_kmeans import embedded_kmeans_loss
 from .reconstruction import RECONSTRUCTION_LOSSES, bce, mse, reconstruction_loss, to_image
 
-__all__ = ["RECONSTRUCTION_LOSSES", "bce", "mse", "reconstruction_loss", "to_image"]
+__all__ = [
+    "RECONSTRUCTION_LOSSES",
+    "bce",
+    "embedded_kmeans_loss",
+    "kl_clustering_loss",
+    "mse",
+    "reconstruction_loss",
+    "soft_assignment",
+    "target_distribution",
+    "to_image",
+]
