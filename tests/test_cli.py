@@ -74,7 +74,7 @@ def test_yaml_config_and_cli_override(tmp_path):
     [
         (["--dataset", "mnist6k"], "mnist5k"),
         (["--data", "/no/such/path"], "does not exist"),
-        (["--model", "resnet50"], "choose one of conv, mlp"),
+        (["--model", "resnet50"], "choose one of conv, dcae, mlp, dcae-kmeans"),
         (["--clusterer", "dbscan"], "hdbscan"),
         (["--k", "1"], "at least 2"),
         (["--k", "5000"], "larger than the number of samples"),
@@ -128,3 +128,12 @@ def test_datasets_lists_builtins(capsys):
     out = capsys.readouterr().out
     for name in ("digits", "mnist5k", "fashion-mnist"):
         assert name in out
+
+
+def test_run_dcae_kmeans(tmp_path):
+    out = tmp_path / "run"
+    args = ["-q", "run", "--dataset", "digits", "--model", "dcae-kmeans", "--epochs", "2"]
+    assert main([*args, "--reducer", "none", "--out", str(out)]) == 0
+    history = json.loads((out / "history.json").read_text())
+    assert len(history) == 2 and "acc" in history[0] and "e2" in history[0]
+    assert (out / "metrics_per_epoch.png").exists() and (out / "report.html").exists()

@@ -32,7 +32,7 @@ def test_config_round_trip():
 
 
 def test_unknown_name_lists_valid():
-    with pytest.raises(ConfigError, match="choose one of conv, mlp. Did you mean 'conv'"):
+    with pytest.raises(ConfigError, match="choose one of conv, dcae, mlp. Did you mean 'conv'"):
         build_autoencoder("convv", (1, 8, 8))
 
 
@@ -47,3 +47,21 @@ def test_unknown_param_named():
 def test_bad_latent_dim():
     with pytest.raises(ConfigError, match="latent_dim"):
         build_autoencoder("conv", (1, 8, 8), latent_dim=0)
+
+
+def test_dcae_paper_sizes():
+    model = build_autoencoder("dcae", (1, 28, 28))
+    assert model.feature == (4, 12, 12)  # 28 -9+1-> 20 -9+1-> 12
+    convs = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
+    deconvs = [m for m in model.modules() if isinstance(m, torch.nn.ConvTranspose2d)]
+    assert [c.kernel_size for c in convs] == [(9, 9), (9, 9)]
+    assert [c.out_channels for c in convs] == [8, 4]
+    assert [d.kernel_size for d in deconvs] == [(12, 12), (17, 17)]
+    linears = [m for m in model.modules() if isinstance(m, torch.nn.Linear)]
+    assert [(m.in_features, m.out_features) for m in linears] == [(576, 250), (250, 10), (10, 250)]
+    assert all(float(m.bias.abs().sum()) == 0 for m in linears)  # biases start at 0
+
+
+def test_dcae_too_small_image():
+    with pytest.raises(ConfigError, match="too small"):
+        build_autoencoder("dcae", (1, 3, 3), kernel=3)

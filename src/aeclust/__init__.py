@@ -8,7 +8,7 @@
 
 from .data import ImageSet, list_datasets, load_dataset
 from .errors import AeclustError, ConfigError, DataError, MissingDependencyError, ModelFileError
-from .estimators import AEClusterer, DeepClusterer
+from .estimators import AEClusterer, DCAEKMeans, DeepClusterer
 from .metrics import evaluate
 
 __version__ = "0.1.0"
@@ -23,6 +23,7 @@ __all__ = [
     "AEClusterer",
     "AeclustError",
     "ConfigError",
+    "DCAEKMeans",
     "DataError",
     "DeepClusterer",
     "ImageSet",

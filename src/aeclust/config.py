@@ -22,7 +22,7 @@ class RunConfig:
     color: str = "auto"  # auto | gray | rgb
     skip_bad: bool = False  # skip unreadable image files with a warning
     # model
-    model: str = "conv"  # autoencoder: conv | mlp
+    model: str = "conv"  # autoencoder (conv | mlp | dcae) or joint method (dcae-kmeans)
     latent_dim: int = 10
     loss: str = "mse"  # mse | bce
     epochs: int = 8
@@ -36,6 +36,7 @@ class RunConfig:
     k: int | None = None  # number of clusters; None = number of classes if labelled, else 10
     reducer: str | None = "umap"  # umap | none
     autoencoder_params: dict = field(default_factory=dict)
+    model_params: dict = field(default_factory=dict)  # of a joint method, e.g. {lam: 0.2}
     clusterer_params: dict = field(default_factory=dict)
     reducer_params: dict = field(default_factory=dict)
     # run
@@ -79,7 +80,7 @@ def make_config(yaml_path=None, **overrides) -> RunConfig:
     values.update({k: v for k, v in overrides.items() if v is not None})
     if isinstance(values.get("reducer"), str) and values["reducer"].lower() in ("none", ""):
         values["reducer"] = None
-    for key in ("autoencoder_params", "clusterer_params", "reducer_params"):
+    for key in ("autoencoder_params", "model_params", "clusterer_params", "reducer_params"):
         if values.get(key) is None:
             values[key] = {}
         elif not isinstance(values[key], dict):

@@ -16,6 +16,8 @@ def run_figures(out: Path, data: ImageSet, est, Z: np.ndarray, seed: int = 0) ->
     """loss.png, reconstructions.png, latent_map.png, clusters.png and confusion.png."""
     if est.history_:
         plot.save_figure(plot.plot_history(est.history_), out / "loss.png")
+    if any("acc" in row for row in est.history_):  # joint methods score every epoch
+        plot.save_figure(plot.plot_metric_history(est.history_), out / "metrics_per_epoch.png")
     show = np.linspace(0, len(data) - 1, min(10, len(data))).astype(int)
     X_hat = est.reconstruct(data.X[show])
     plot.save_figure(plot.plot_reconstructions(data.X[show], X_hat), out / "reconstructions.png")

@@ -22,9 +22,10 @@ import numpy as np
 
 from .config import RunConfig, write_yaml
 from .data import ImageSet, load_dataset
-from .errors import ConfigError
-from .estimators import AEClusterer
+from .errors import ConfigError, check_choice
+from .estimators import METHODS, AEClusterer
 from .metrics import evaluate
+from .nn import AUTOENCODERS
 from .report import write_report
 
 log = logging.getLogger(__name__)
@@ -71,7 +72,27 @@ def load_data(config: RunConfig) -> ImageSet:
     )
 
 
-def make_estimator(config: RunConfig, n_clusters: int, **kwargs) -> AEClusterer:
+def make_estimator(config: RunConfig, n_clusters: int, **kwargs):
+    """The estimator of ``config.model``: a joint method by name, else AEClusterer with that
+    autoencoder."""
+    check_choice("model", config.model, [*sorted(AUTOENCODERS), *sorted(METHODS)])
+    if config.model in METHODS:
+        return METHODS[config.model](
+            n_clusters=n_clusters,
+            latent_dim=config.latent_dim,
+            epochs=config.epochs,
+            batch_size=config.batch_size,
+            lr=config.lr,
+            loss=config.loss,
+            lr_schedule=config.lr_schedule,
+            val_fraction=config.val_fraction,
+            patience=config.patience,
+            autoencoder_params=config.autoencoder_params or None,
+            device=config.device,
+            random_state=config.seed,
+            **config.model_params,
+            **kwargs,
+        )
     return AEClusterer(
         autoencoder=config.model,
         latent_dim=config.latent_dim,
@@ -117,7 +138,7 @@ def run(config: RunConfig, progress: bool = True) -> tuple[Path, dict]:
         est = make_estimator(
             config, k, verbose=progress, checkpoint=str(stage / "checkpoint.safetensors")
         )
-        est.fit(data.X)
+        est.fit(data.X, data.y)
         t0 = time.perf_counter()
         Z = est.transform(data.X)
         metrics = evaluate(data.y, est.labels_, Z, random_state=config.seed)

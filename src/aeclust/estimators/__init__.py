@@ -2,5 +2,16 @@
 
 from .ae_clusterer import AEClusterer
 from .base import ESTIMATORS, DeepClusterer, read_model_files
+from .dcae_kmeans import DCAEKMeans
 
-__all__ = ["ESTIMATORS", "AEClusterer", "DeepClusterer", "read_model_files"]
+# joint methods selectable by name (CLI --model); other names are autoencoders for AEClusterer
+METHODS = {"dcae-kmeans": DCAEKMeans}
+
+__all__ = [
+    "ESTIMATORS",
+    "METHODS",
+    "AEClusterer",
+    "DCAEKMeans",
+    "DeepClusterer",
+    "read_model_files",
+]

@@ -12,11 +12,13 @@ from torch import nn
 
 from ..errors import ConfigError, check_choice, check_names
 from .conv import ConvAutoencoder, ConvConfig
+from .dcae import DCAE, DCAEConfig
 from .mlp import MLPAutoencoder, MLPConfig
 
 AUTOENCODERS: dict[str, tuple[type, type[nn.Module]]] = {
     "mlp": (MLPConfig, MLPAutoencoder),
     "conv": (ConvConfig, ConvAutoencoder),
+    "dcae": (DCAEConfig, DCAE),
 }
 
 
@@ -42,7 +44,10 @@ def build_autoencoder(
     config = config_cls(
         input_shape=tuple(int(s) for s in input_shape), latent_dim=latent_dim, **params
     )
-    return module_cls(config)
+    try:
+        return module_cls(config)
+    except ValueError as exc:  # e.g. images too small for the architecture
+        raise ConfigError(f"Cannot build autoencoder {name!r}: {exc}.") from exc
 
 
 def autoencoder_config(module: nn.Module) -> dict:
@@ -55,6 +60,8 @@ __all__ = [
     "AUTOENCODERS",
     "ConvAutoencoder",
     "ConvConfig",
+    "DCAE",
+    "DCAEConfig",
     "MLPAutoencoder",
     "MLPConfig",
     "autoencoder_config",
