@@ -23,13 +23,15 @@ class RunConfig:
     skip_bad: bool = False  # skip unreadable image files with a warning
     # model
     model: str = "conv"  # autoencoder (conv | mlp | dcae) or joint method (dcae-kmeans)
-    latent_dim: int = 10
-    loss: str = "mse"  # mse | bce
-    epochs: int = 8
-    batch_size: int = 64
-    lr: float = 1e-3
-    lr_schedule: str = "constant"
-    val_fraction: float = 0.0
+    # training; None = the default of the model's estimator (AEClusterer: 8 epochs of
+    # batch 64, lr 1e-3, MSE; dcae-kmeans: 50 epochs of batch 100, BCE, as in the paper)
+    latent_dim: int | None = None
+    loss: str | None = None  # mse | bce
+    epochs: int | None = None
+    batch_size: int | None = None
+    lr: float | None = None
+    lr_schedule: str | None = None  # constant | cosine | step
+    val_fraction: float | None = None
     patience: int | None = None
     # clustering
     clusterer: str = "gmm"  # kmeans | minibatch-kmeans | gmm | agglomerative | hdbscan

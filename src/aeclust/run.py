@@ -72,47 +72,51 @@ def load_data(config: RunConfig) -> ImageSet:
     )
 
 
+TRAINING = (
+    "latent_dim",
+    "epochs",
+    "batch_size",
+    "lr",
+    "loss",
+    "lr_schedule",
+    "val_fraction",
+    "patience",
+)
+
+
 def make_estimator(config: RunConfig, n_clusters: int, **kwargs):
     """The estimator of ``config.model``: a joint method by name, else AEClusterer with that
-    autoencoder."""
+    autoencoder. Settings left as None take the estimator's default, and are then filled
+    into ``config`` so that config.yaml is fully resolved."""
     check_choice("model", config.model, [*sorted(AUTOENCODERS), *sorted(METHODS)])
-    if config.model in METHODS:
-        return METHODS[config.model](
-            n_clusters=n_clusters,
-            latent_dim=config.latent_dim,
-            epochs=config.epochs,
-            batch_size=config.batch_size,
-            lr=config.lr,
-            loss=config.loss,
-            lr_schedule=config.lr_schedule,
-            val_fraction=config.val_fraction,
-            patience=config.patience,
-            autoencoder_params=config.autoencoder_params or None,
-            device=config.device,
-            random_state=config.seed,
-            **config.model_params,
-            **kwargs,
-        )
-    return AEClusterer(
-        autoencoder=config.model,
-        latent_dim=config.latent_dim,
-        clusterer=config.clusterer,
+    common = {k: getattr(config, k) for k in TRAINING if getattr(config, k) is not None}
+    common.update(
         n_clusters=n_clusters,
-        reducer=config.reducer,
-        epochs=config.epochs,
-        batch_size=config.batch_size,
-        lr=config.lr,
-        loss=config.loss,
-        lr_schedule=config.lr_schedule,
-        val_fraction=config.val_fraction,
-        patience=config.patience,
         autoencoder_params=config.autoencoder_params or None,
-        clusterer_params=config.clusterer_params or None,
-        reducer_params=config.reducer_params or None,
         device=config.device,
         random_state=config.seed,
         **kwargs,
     )
+    if config.model in METHODS:
+        est = METHODS[config.model](**common, **config.model_params)
+    else:
+        est = AEClusterer(
+            autoencoder=config.model,
+            clusterer=config.clusterer,
+            reducer=config.reducer,
+            clusterer_params=config.clusterer_params or None,
+            reducer_params=config.reducer_params or None,
+            **common,
+        )
+    for key in TRAINING:
+        setattr(config, key, getattr(est, key))
+    return est
+
+
+def describe_clusterer(config: RunConfig) -> str:
+    if config.model in METHODS:
+        return f"{config.model} (joint)"
+    return config.clusterer + (f" after {config.reducer}" if config.reducer else "")
 
 
 def versions() -> dict:
@@ -134,10 +138,10 @@ def run(config: RunConfig, progress: bool = True) -> tuple[Path, dict]:
         )
     config.k, config.out = k, str(out)
     with staged_dir(out) as stage:
-        write_yaml(config, stage / "config.yaml")
         est = make_estimator(
             config, k, verbose=progress, checkpoint=str(stage / "checkpoint.safetensors")
         )
+        write_yaml(config, stage / "config.yaml")
         est.fit(data.X, data.y)
         t0 = time.perf_counter()
         Z = est.transform(data.X)
@@ -146,7 +150,7 @@ def run(config: RunConfig, progress: bool = True) -> tuple[Path, dict]:
             dataset=data.name,
             n_samples=len(data),
             model=config.model,
-            clusterer=config.clusterer + (f" after {config.reducer}" if config.reducer else ""),
+            clusterer=describe_clusterer(config),
             date=dt.datetime.now().strftime("%Y-%m-%d %H:%M"),
             timings={**est.timings_, "score": time.perf_counter() - t0},
             versions=versions(),
