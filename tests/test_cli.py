@@ -137,3 +137,24 @@ def test_run_dcae_kmeans(tmp_path):
     history = json.loads((out / "history.json").read_text())
     assert len(history) == 2 and "acc" in history[0] and "e2" in history[0]
     assert (out / "metrics_per_epoch.png").exists() and (out / "report.html").exists()
+
+
+def test_run_dcec_with_params(tmp_path):
+    out = tmp_path / "run"
+    args = ["-q", "run", "--dataset", "digits", "--model", "dcec", "--epochs", "1"]
+    params = ["--param", "pretrain_epochs=1", "--param", "gamma=0.5"]
+    assert main([*args, *params, "--reducer", "none", "--out", str(out)]) == 0
+    config = yaml.safe_load((out / "config.yaml").read_text())
+    assert config["model_params"] == {"pretrain_epochs": 1, "gamma": 0.5}
+    history = json.loads((out / "history.json").read_text())
+    assert history[0]["pretrain"] and "delta_label" in history[-1]
+
+
+def test_bad_param(tmp_path, capsys):
+    out = tmp_path / "run"
+    args = ["run", "--dataset", "digits", "--model", "dec", "--out", str(out)]
+    assert main([*args, "--param", "pretrain_epochs"]) == 2
+    assert "KEY=VALUE" in capsys.readouterr().err
+    assert main([*args, "--param", "lamda=1"]) == 2
+    assert "lamda" in capsys.readouterr().err
+    assert not out.exists()

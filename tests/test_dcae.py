@@ -10,17 +10,21 @@ FAST = dict(autoencoder="mlp", autoencoder_params={"hidden": [16]}, epochs=2, ba
 N_CLUSTERS_1 = "sets n_clusters=1, which aeclust rejects on purpose (ConfigError: at least 2)"
 
 
+# checks that set n_clusters=1, with the reason they fail; shared with test_dec
+EXPECTED_FAILED = {
+    c: N_CLUSTERS_1
+    for c in (
+        "check_dont_overwrite_parameters",
+        "check_methods_subset_invariance",
+        "check_fit2d_1feature",
+        "check_fit2d_predict1d",
+    )
+}
+
+
 @parametrize_with_checks(
     [DCAEKMeans(**FAST, n_clusters=3, loss="mse", random_state=0)],
-    expected_failed_checks=lambda est: {
-        c: N_CLUSTERS_1
-        for c in (
-            "check_dont_overwrite_parameters",
-            "check_methods_subset_invariance",
-            "check_fit2d_1feature",
-            "check_fit2d_predict1d",
-        )
-    },
+    expected_failed_checks=lambda est: EXPECTED_FAILED,
 )
 def test_sklearn_compatible(estimator, check):
     check(estimator)

@@ -8,7 +8,7 @@
 
 from .data import ImageSet, list_datasets, load_dataset
 from .errors import AeclustError, ConfigError, DataError, MissingDependencyError, ModelFileError
-from .estimators import AEClusterer, DCAEKMeans, DeepClusterer
+from .estimators import DCEC, DEC, IDEC, AEClusterer, DCAEKMeans, DeepClusterer
 from .metrics import evaluate
 
 __version__ = "0.1.0"
@@ -24,6 +24,9 @@ __all__ = [
     "AeclustError",
     "ConfigError",
     "DCAEKMeans",
+    "DCEC",
+    "DEC",
+    "IDEC",
     "DataError",
     "DeepClusterer",
     "ImageSet",

@@ -11,6 +11,8 @@ import logging
 import sys
 from pathlib import Path
 
+import yaml
+
 from .errors import AeclustError
 
 EXIT_USER_ERROR = 2
@@ -19,6 +21,13 @@ EXIT_USER_ERROR = 2
 def _size(text: str):
     parts = [int(p) for p in text.lower().replace("x", ",").split(",") if p]
     return parts[0] if len(parts) == 1 else parts
+
+
+def _param(text: str) -> tuple[str, object]:
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise AeclustError(f"--param needs KEY=VALUE, e.g. --param lam=0.5; got {text!r}.")
+    return key.strip().replace("-", "_"), yaml.safe_load(value)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -37,7 +46,19 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--image-size", type=_size, default=a, metavar="H[xW]", help="resize images")
     r.add_argument("--color", default=a, choices=["auto", "gray", "rgb"])
     r.add_argument("--skip-bad", action="store_true", default=a, help="skip unreadable images")
-    r.add_argument("--model", default=a, help="autoencoder: conv (default) or mlp")
+    r.add_argument(
+        "--model",
+        default=a,
+        help="autoencoder (conv (default), mlp, dcae) or joint method (dcae-kmeans, dec, idec, "
+        "dcec)",
+    )
+    r.add_argument(
+        "--param",
+        action="append",
+        default=a,
+        metavar="KEY=VALUE",
+        help="a parameter of the joint method, e.g. --param lam=0.5 --param pretrain_epochs=20",
+    )
     r.add_argument("--latent-dim", type=int, default=a)
     r.add_argument("--loss", default=a, choices=["mse", "bce"])
     r.add_argument("--epochs", type=int, default=a)
@@ -90,8 +111,11 @@ def cmd_run(args) -> int:
     from .config import make_config
     from .run import run
 
-    overrides = {k: v for k, v in vars(args).items() if k not in ("command", "config", "quiet")}
+    skip = ("command", "config", "quiet", "param")
+    overrides = {k: v for k, v in vars(args).items() if k not in skip}
+    params = dict(_param(text) for text in getattr(args, "param", []))
     config = make_config(args.config, **overrides)
+    config.model_params.update(params)  # flags win over the file's model_params
     out, metrics = run(config, progress=not args.quiet)
     print(format_scores(metrics))
     print(f"Run directory: {out}\nReport: {out / 'report.html'}")

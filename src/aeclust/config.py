@@ -22,7 +22,9 @@ class RunConfig:
     color: str = "auto"  # auto | gray | rgb
     skip_bad: bool = False  # skip unreadable image files with a warning
     # model
-    model: str = "conv"  # autoencoder (conv | mlp | dcae) or joint method (dcae-kmeans)
+    model: str = (
+        "conv"  # autoencoder (conv | mlp | dcae) or joint method (dcae-kmeans | dec | idec | dcec)
+    )
     # training; None = the default of the model's estimator (AEClusterer: 8 epochs of
     # batch 64, lr 1e-3, MSE; dcae-kmeans: 50 epochs of batch 100, BCE, as in the paper)
     latent_dim: int | None = None

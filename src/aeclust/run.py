@@ -22,7 +22,7 @@ import numpy as np
 
 from .config import RunConfig, write_yaml
 from .data import ImageSet, load_dataset
-from .errors import ConfigError, check_choice
+from .errors import ConfigError, check_choice, check_names
 from .estimators import METHODS, AEClusterer
 from .metrics import evaluate
 from .nn import AUTOENCODERS
@@ -98,8 +98,17 @@ def make_estimator(config: RunConfig, n_clusters: int, **kwargs):
         **kwargs,
     )
     if config.model in METHODS:
-        est = METHODS[config.model](**common, **config.model_params)
+        cls = METHODS[config.model]
+        own = sorted(set(cls().get_params()) - set(common) - {"verbose", "checkpoint"})
+        check_names(f"model {config.model!r} (model_params / --param)", config.model_params, own)
+        est = cls(**common, **config.model_params)
     else:
+        if config.model_params:
+            raise ConfigError(
+                f"model_params {sorted(config.model_params)} apply to the joint methods "
+                f"({', '.join(sorted(METHODS))}), not to the autoencoder {config.model!r}; use "
+                "autoencoder_params for the network, clusterer_params for the clusterer."
+            )
         est = AEClusterer(
             autoencoder=config.model,
             clusterer=config.clusterer,

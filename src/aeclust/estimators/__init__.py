@@ -3,15 +3,19 @@
 from .ae_clusterer import AEClusterer
 from .base import ESTIMATORS, DeepClusterer, read_model_files
 from .dcae_kmeans import DCAEKMeans
+from .dec import DCEC, DEC, IDEC
 
 # joint methods selectable by name (CLI --model); other names are autoencoders for AEClusterer
-METHODS = {"dcae-kmeans": DCAEKMeans}
+METHODS = {"dcae-kmeans": DCAEKMeans, "dec": DEC, "idec": IDEC, "dcec": DCEC}
 
 __all__ = [
     "ESTIMATORS",
     "METHODS",
     "AEClusterer",
     "DCAEKMeans",
+    "DCEC",
+    "DEC",
+    "IDEC",
     "DeepClusterer",
     "read_model_files",
 ]

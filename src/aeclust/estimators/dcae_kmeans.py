@@ -11,7 +11,6 @@ import time
 
 import numpy as np
 import torch
-from sklearn.utils.validation import check_is_fitted
 
 from ..cluster.centers import assign_nearest, update_centers
 from ..data.validate import check_labels, check_n_clusters
@@ -19,7 +18,7 @@ from ..errors import ConfigError
 from ..losses import embedded_kmeans_loss, reconstruction_loss
 from ..metrics import cluster_acc, nmi
 from ..training import Callback, Trainer, resolve_device
-from .base import DeepClusterer
+from .base import CentroidClusterer
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +51,7 @@ class CenterUpdate(Callback):
             logs["acc"], logs["nmi"] = cluster_acc(self.y, labels), nmi(self.y, labels)
 
 
-class DCAEKMeans(DeepClusterer):
+class DCAEKMeans(CentroidClusterer):
     """Convolutional autoencoder trained jointly with an embedded k-means loss.
 
     The loss is E = E1 + E2 with E1 the pixel-wise binary cross-entropy of the
@@ -183,20 +182,3 @@ class DCAEKMeans(DeepClusterer):
         self.cluster_centers_ = np.asarray(centers, dtype=np.float32)
         self.centers_ = torch.as_tensor(self.cluster_centers_, device=self.device_)
         self.assign_ = torch.as_tensor(assign, dtype=torch.long)
-
-    def predict(self, X) -> np.ndarray:
-        """Nearest centre of each image's code; shape (N,)."""
-        check_is_fitted(self)
-        return assign_nearest(self.transform(X), self.cluster_centers_).astype(np.int64)
-
-    def fit_predict(self, X, y=None) -> np.ndarray:
-        return self.fit(X, y).labels_
-
-    def _extra_state(self):
-        return {}, {"cluster_centers_": self.cluster_centers_, "labels_": self.labels_}
-
-    def _restore_extra(self, meta, arrays):
-        self.cluster_centers_ = arrays["cluster_centers_"].astype(np.float32)
-        self.labels_ = arrays["labels_"].astype(np.int64)
-        self.n_clusters_ = len(self.cluster_centers_)
-        self.timings_ = {}

@@ -11,6 +11,7 @@ import dataclasses
 from torch import nn
 
 from ..errors import ConfigError, check_choice, check_names
+from .clustering_layer import ClusteringLayer
 from .conv import ConvAutoencoder, ConvConfig
 from .dcae import DCAE, DCAEConfig
 from .mlp import MLPAutoencoder, MLPConfig
@@ -58,6 +59,7 @@ def autoencoder_config(module: nn.Module) -> dict:
 
 __all__ = [
     "AUTOENCODERS",
+    "ClusteringLayer",
     "ConvAutoencoder",
     "ConvConfig",
     "DCAE",

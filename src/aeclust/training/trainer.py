@@ -75,7 +75,8 @@ class Callback:
     """Hooks called by :class:`Trainer`; override the ones you need.
 
     ``logs`` is the dict of the epoch's averaged losses (and ``val_loss``); a callback may
-    add entries to it (they enter the history) or set ``trainer.stop = True``.
+    add entries to it (they enter the history) or set ``trainer.stop = True``, which ends
+    training after the current batch.
     """
 
     def on_train_start(self, trainer: Trainer) -> None: ...
@@ -163,6 +164,8 @@ class Trainer:
                 sums[k] = sums.get(k, 0.0) + v * len(batch.x)
             n += len(batch.x)
             self._call("on_batch_end", values)
+            if self.stop:  # a callback may end training mid-epoch (e.g. DEC's convergence test)
+                break
         return {k: v / max(n, 1) for k, v in sums.items()}
 
     @torch.no_grad()
