@@ -137,13 +137,19 @@ def test_run_dcae_kmeans(tmp_path):
     history = json.loads((out / "history.json").read_text())
     assert len(history) == 2 and "acc" in history[0] and "e2" in history[0]
     assert (out / "metrics_per_epoch.png").exists() and (out / "report.html").exists()
+    # the same network without the clustering loss, for the side-by-side map (Fig. 2)
+    reference = json.loads((out / "metrics.json").read_text())["without_clustering_loss"]
+    assert 0 <= reference["acc"] <= 1 and "2 epochs" in reference["model"]
+    assert (out / "with_without_clustering_loss.png").exists()
+    assert "without (right) the clustering loss" in (out / "report.html").read_text()
 
 
 def test_run_dcec_with_params(tmp_path):
     out = tmp_path / "run"
     args = ["-q", "run", "--dataset", "digits", "--model", "dcec", "--epochs", "1"]
     params = ["--param", "pretrain_epochs=1", "--param", "gamma=0.5"]
-    assert main([*args, *params, "--reducer", "none", "--out", str(out)]) == 0
+    assert main([*args, *params, "--no-compare", "--out", str(out)]) == 0
+    assert not (out / "with_without_clustering_loss.png").exists()
     config = yaml.safe_load((out / "config.yaml").read_text())
     assert config["model_params"] == {"pretrain_epochs": 1, "gamma": 0.5}
     history = json.loads((out / "history.json").read_text())

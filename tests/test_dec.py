@@ -86,3 +86,11 @@ def test_same_seed_and_save_load(tmp_path):
 def test_bad_parameters(params, message):
     with pytest.raises(ConfigError, match=message):
         IDEC(n_clusters=3, **FAST, **params).fit(blobs(30)[0])
+
+
+def test_reference_is_the_same_network_before_self_training():
+    X, _ = blobs(60)
+    est = DEC(n_clusters=3, **{**FAST, "pretrain_epochs": 2, "epochs": 0}, random_state=5).fit(X)
+    ref = est.without_clustering_loss().fit(X)
+    assert ref.epochs == 2 and ref.autoencoder == est.autoencoder
+    np.testing.assert_allclose(ref.transform(X), est.transform(X), rtol=1e-5, atol=1e-6)

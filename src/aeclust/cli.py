@@ -74,6 +74,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     r.add_argument("--k", type=int, default=a, help="number of clusters (default: classes or 10)")
     r.add_argument("--reducer", default=a, help="umap (default) or none")
+    r.add_argument(
+        "--no-compare",
+        dest="compare",
+        action="store_false",
+        default=a,
+        help="joint methods: skip training the same network without the clustering loss "
+        "(the with/without map in the report)",
+    )
     r.add_argument("--seed", type=int, default=a)
     r.add_argument("--device", default=a, help="auto, cpu or cuda")
     r.add_argument("--out", default=a, metavar="DIR", help="run directory to write")
@@ -129,7 +137,11 @@ def format_scores(metrics: dict) -> str:
         for k in keys
         if metrics.get(k) is not None
     ]
-    return f"{metrics.get('dataset')}: " + "  ".join(parts)
+    text = f"{metrics.get('dataset')}: " + "  ".join(parts)
+    ref = metrics.get("without_clustering_loss")
+    if ref and ref.get("acc") is not None:
+        text += f"\n  without the clustering loss: acc={ref['acc']:.4f}  nmi={ref['nmi']:.4f}"
+    return text
 
 
 def cmd_predict(args) -> int:

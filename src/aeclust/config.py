@@ -43,6 +43,8 @@ class RunConfig:
     model_params: dict = field(default_factory=dict)  # of a joint method, e.g. {lam: 0.2}
     clusterer_params: dict = field(default_factory=dict)
     reducer_params: dict = field(default_factory=dict)
+    # joint methods: also train the network on reconstruction alone and draw both maps
+    compare: bool = True
     # run
     seed: int = 0
     device: str = "auto"

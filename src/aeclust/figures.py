@@ -8,12 +8,17 @@ import numpy as np
 
 from . import plot
 from .data import ImageSet
+from .metrics import cluster_acc
 
 MAP_POINTS = 10_000  # points on the 2-D latent map
 
 
-def run_figures(out: Path, data: ImageSet, est, Z: np.ndarray, seed: int = 0) -> None:
-    """loss.png, reconstructions.png, latent_map.png, clusters.png and confusion.png."""
+def run_figures(
+    out: Path, data: ImageSet, est, Z: np.ndarray, seed: int = 0, reference=None
+) -> None:
+    """loss.png, reconstructions.png, latent_map.png, clusters.png and confusion.png; with
+    ``reference`` (codes and clusters of the network trained without the clustering loss),
+    also with_without_clustering_loss.png."""
     if est.history_:
         plot.save_figure(plot.plot_history(est.history_), out / "loss.png")
     if any("acc" in row for row in est.history_):  # joint methods score every epoch
@@ -34,3 +39,23 @@ def run_figures(out: Path, data: ImageSet, est, Z: np.ndarray, seed: int = 0) ->
     if data.y is not None:
         ax = plot.plot_confusion(data.y, est.labels_, class_names=data.class_names)
         plot.save_figure(ax, out / "confusion.png")
+    if reference is not None:
+        plot.save_figure(
+            compare_maps(data, (Z, est.labels_), reference, keep, seed),
+            out / "with_without_clustering_loss.png",
+        )
+
+
+def compare_maps(data: ImageSet, joint, reference, keep: np.ndarray, seed: int):
+    """The 2-D maps of the codes learnt with (``joint``) and without (``reference``) the
+    clustering loss, each a (codes, clusters) pair, coloured by true label when known."""
+    maps = []
+    for (Z, clusters), what in ((joint, "with"), (reference, "without")):
+        Y, method = plot.embed_2d(Z[keep], random_state=seed)
+        colour = clusters if data.y is None else data.y
+        title = f"Codes {what} the clustering loss"
+        if data.y is not None:
+            title += f" (ACC {cluster_acc(data.y, clusters):.3f})"
+        maps.append((Y, colour[keep], title))
+    names = None if data.y is None else data.class_names
+    return plot.plot_map_pair(maps, method, class_names=names)

@@ -345,6 +345,19 @@ def plot_latent_map(
     return fig
 
 
+def plot_map_pair(maps, method: str = "UMAP", *, class_names: Names = None) -> Figure:
+    """2-D maps side by side, e.g. codes learnt with and without a clustering loss (Fig. 2
+    of the DCAE paper). ``maps`` is a sequence of ``(Y, labels, title)`` with ``Y`` (N, 2)
+    from :func:`embed_2d`; ``class_names`` names the labels. Returns the Figure."""
+    fig = Figure(figsize=(7 * len(maps), 5.2), layout="constrained")
+    for i, (Y, labels, title) in enumerate(maps):
+        ax = plot_embedding(Y, labels, fig.add_subplot(1, len(maps), i + 1), title,
+                            class_names=class_names)  # fmt: skip
+        ax.set_xlabel(f"{method}-1", fontsize=LABEL_SIZE)
+        ax.set_ylabel(f"{method}-2", fontsize=LABEL_SIZE)
+    return fig
+
+
 # ----------------------------------------------------------------------------- evaluation
 
 

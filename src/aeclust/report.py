@@ -37,6 +37,8 @@ FIGURES: dict[str, str] = {
     "loss.png": "Training loss",
     "reconstructions.png": "Inputs (top) and their reconstructions (bottom)",
     "latent_map.png": "Latent space in 2-D",
+    "with_without_clustering_loss.png": "Codes learnt with (left) and without (right) the "
+    "clustering loss, same network and seed, coloured by true label (or by cluster)",
     "clusters.png": "Examples per cluster",
     "confusion.png": "Clusters against true labels",
 }

@@ -164,11 +164,31 @@ def run(config: RunConfig, progress: bool = True) -> tuple[Path, dict]:
             timings={**est.timings_, "score": time.perf_counter() - t0},
             versions=versions(),
         )
-        write_outputs(stage, data, est, Z, metrics, config.seed)
+        reference = None
+        if config.model in METHODS and config.compare:
+            reference = fit_reference(est, data, metrics, progress)
+        write_outputs(stage, data, est, Z, metrics, config.seed, reference)
     return out, metrics
 
 
-def write_outputs(stage: Path, data: ImageSet, est: AEClusterer, Z, metrics: dict, seed: int):
+def fit_reference(est, data: ImageSet, metrics: dict, progress: bool):
+    """Train ``est``'s network without its clustering loss (same seed and settings), then
+    k-means; adds its scores to ``metrics``. Returns its (codes, clusters)."""
+    log.info("training the same network without the clustering loss, for comparison")
+    t0 = time.perf_counter()
+    ref = est.without_clustering_loss().set_params(verbose=progress).fit(data.X)
+    Z = ref.transform(data.X)
+    metrics["timings"]["reference"] = time.perf_counter() - t0
+    metrics["without_clustering_loss"] = {
+        "model": f"{ref.autoencoder} + k-means, {ref.epochs} epochs of reconstruction loss",
+        **evaluate(data.y, ref.labels_),
+    }
+    return Z, ref.labels_
+
+
+def write_outputs(
+    stage: Path, data: ImageSet, est: AEClusterer, Z, metrics: dict, seed: int, reference=None
+):
     from . import figures  # matplotlib is slow to import; only runs need it
 
     est.save(stage)
@@ -176,7 +196,7 @@ def write_outputs(stage: Path, data: ImageSet, est: AEClusterer, Z, metrics: dic
     (stage / "history.json").write_text(json.dumps(est.history_, indent=1))
     write_assignments(stage / "assignments.csv", est.labels_, data)
     t0 = time.perf_counter()
-    figures.run_figures(stage, data, est, Z, seed)
+    figures.run_figures(stage, data, est, Z, seed, reference)
     metrics["timings"]["figures"] = time.perf_counter() - t0
     (stage / "metrics.json").write_text(json.dumps(metrics, indent=1))
     write_report(stage)

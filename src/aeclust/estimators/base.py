@@ -22,7 +22,6 @@ from sklearn.base import BaseEstimator, ClusterMixin, TransformerMixin
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ..cluster.centers import assign_nearest
 from ..data.validate import to_images
 from ..errors import ConfigError, DataError, ModelFileError
 from ..losses import reconstruction_loss, to_image
@@ -240,29 +239,6 @@ class DeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
 
     def _restore_extra(self, meta: dict, arrays: dict[str, np.ndarray]) -> None:
         pass
-
-
-class CentroidClusterer(DeepClusterer):
-    """Base of the joint methods whose clusters are centres in the latent space (DCAE-KMeans,
-    DEC, IDEC, DCEC): ``predict`` is the nearest centre; the centres and training labels are
-    saved with the model."""
-
-    def predict(self, X) -> np.ndarray:
-        """The cluster of the nearest centre to each image's code; shape (N,)."""
-        check_is_fitted(self)
-        return assign_nearest(self.transform(X), self.cluster_centers_).astype(np.int64)
-
-    def fit_predict(self, X, y=None) -> np.ndarray:
-        return self.fit(X, y).labels_
-
-    def _extra_state(self):
-        return {}, {"cluster_centers_": self.cluster_centers_, "labels_": self.labels_}
-
-    def _restore_extra(self, meta, arrays):
-        self.cluster_centers_ = arrays["cluster_centers_"].astype(np.float32)
-        self.labels_ = arrays["labels_"].astype(np.int64)
-        self.n_clusters_ = len(self.cluster_centers_)
-        self.timings_ = {}
 
 
 def read_model_files(path: str | os.PathLike) -> tuple[dict, dict[str, torch.Tensor]]:

@@ -18,7 +18,7 @@ from ..errors import ConfigError
 from ..losses import embedded_kmeans_loss, reconstruction_loss
 from ..metrics import cluster_acc, nmi
 from ..training import Callback, Trainer, resolve_device
-from .base import CentroidClusterer
+from .centroid import CentroidClusterer
 
 log = logging.getLogger(__name__)
 
@@ -177,6 +177,9 @@ class DCAEKMeans(CentroidClusterer):
         self.n_clusters_ = k
         self.timings_ = {"train": t1 - t0, "encode": time.perf_counter() - t1, "cluster": 0.0}
         return self
+
+    def _reconstruction_epochs(self) -> int:
+        return self.warmup_epochs + self.epochs
 
     def _set_centers(self, centers: np.ndarray, assign: np.ndarray) -> None:
         self.cluster_centers_ = np.asarray(centers, dtype=np.float32)

@@ -25,7 +25,7 @@ from ..losses import kl_clustering_loss, reconstruction_loss, target_distributio
 from ..metrics import cluster_acc, nmi
 from ..nn import ClusteringLayer
 from ..training import Callback, Trainer, apply_batched, resolve_device
-from .base import CentroidClusterer
+from .centroid import CentroidClusterer
 
 log = logging.getLogger(__name__)
 
@@ -217,6 +217,9 @@ class DEC(CentroidClusterer):
         self.timings_ = {"train": t1 - t0, "encode": time.perf_counter() - t1, "cluster": 0.0}
         del self.target_
         return self
+
+    def _reconstruction_epochs(self) -> int:
+        return self.pretrain_epochs
 
     def _loss_fn(self):
         rec_loss = reconstruction_loss(self.loss)
