@@ -32,7 +32,8 @@ def make(method: str, k: int, seed: int, args) -> object:
                            clusterer="kmeans", **joint)  # fmt: skip
     if method == "dcae-kmeans":
         return DCAEKMeans(epochs=args.epochs, init=args.dcae_init,
-                          warmup_epochs=args.warmup_epochs, **joint)  # fmt: skip
+                          warmup_epochs=args.warmup_epochs, e1_reduction=args.e1_reduction,
+                          **joint)  # fmt: skip
     return {"dec": DEC, "idec": IDEC, "dcec": DCEC}[method](**dec)
 
 
@@ -44,6 +45,7 @@ def main(argv=None) -> None:
     parser.add_argument("--epochs", type=int, default=50, help="DCAE-KMeans and its reference")
     parser.add_argument("--dcae-init", default="random", choices=["random", "kmeans"])
     parser.add_argument("--warmup-epochs", type=int, default=0)
+    parser.add_argument("--e1-reduction", default="sum", choices=["sum", "mean"])
     parser.add_argument("--pretrain-epochs", type=int, default=50, help="DEC, IDEC, DCEC")
     parser.add_argument("--cluster-epochs", type=int, default=50, help="DEC, IDEC, DCEC (most)")
     args = parser.parse_args(argv)

@@ -80,3 +80,17 @@ def test_paper_network_on_28x28_same_seed_save_load(tmp_path):
 def test_bad_init():
     with pytest.raises(ConfigError, match="init"):
         DCAEKMeans(init="kmeans++", epochs=1).fit(blobs()[0])
+
+
+def test_e1_sums_over_pixels_as_in_eq3():
+    X, _ = blobs(40)  # 8x8 images: 64 pixels
+    runs = {
+        red: DCAEKMeans(n_clusters=3, epochs=1, lam=0.0, e1_reduction=red, random_state=0)
+        .fit(X)
+        .history_[0]["e1"]
+        for red in ("sum", "mean")
+    }
+    # with λ = 0 and Adam (invariant to the loss scale) both train alike; E1 differs by 64x
+    assert runs["sum"] == pytest.approx(64 * runs["mean"], rel=1e-3)
+    with pytest.raises(ConfigError, match="e1_reduction"):
+        DCAEKMeans(n_clusters=3, epochs=1, e1_reduction="max").fit(X)
