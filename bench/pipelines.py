@@ -34,6 +34,7 @@ def main(argv=None) -> None:
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--epochs", type=int, default=8)
     parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--umap-epochs", type=int, default=None, help="default: aeclust's 200")
     parser.add_argument("--pipelines", nargs="+", default=list(PIPELINES), choices=list(PIPELINES))
     args = parser.parse_args(argv)
     for name in args.datasets:
@@ -49,7 +50,9 @@ def main(argv=None) -> None:
             for pipeline in args.pipelines:
                 reducer_name, clusterer_name = PIPELINES[pipeline]
                 t0 = time.perf_counter()
-                reducer = build_reducer(reducer_name, n_components=k, random_state=seed)
+                umap = {"n_epochs": args.umap_epochs} if args.umap_epochs else {}
+                params = umap if reducer_name == "umap" else {}
+                reducer = build_reducer(reducer_name, n_components=k, random_state=seed, **params)
                 codes = Z if reducer is None else reducer.fit_transform(Z)
                 labels = build_clusterer(clusterer_name, k, random_state=seed).fit(codes).labels_
                 seconds_cluster = time.perf_counter() - t0
@@ -57,6 +60,7 @@ def main(argv=None) -> None:
                 row = {
                     "dataset": name, "pipeline": pipeline, "seed": seed, "n": len(data),
                     "epochs": args.epochs, "batch_size": args.batch_size,
+                    **({"umap_epochs": args.umap_epochs} if args.umap_epochs else {}),
                     "acc": scores["acc"], "nmi": scores["nmi"],
                     "ari": scores["ari"], "seconds_train": round(est.timings_["train"], 1),
                     "seconds_encode": round(est.timings_["encode"], 1),
