@@ -163,4 +163,6 @@ def test_bad_param(tmp_path, capsys):
     assert "KEY=VALUE" in capsys.readouterr().err
     assert main([*args, "--param", "lamda=1"]) == 2
     assert "lamda" in capsys.readouterr().err
+    assert main([*args, "--epochs", "2", "--param", "epochs=3"]) == 2
+    assert "given twice" in capsys.readouterr().err
     assert not out.exists()

@@ -99,6 +99,12 @@ def make_estimator(config: RunConfig, n_clusters: int, **kwargs):
     )
     if config.model in METHODS:
         cls = METHODS[config.model]
+        both = sorted(set(config.model_params) & set(common))
+        if both:
+            raise ConfigError(
+                f"{both} given twice, as a run setting and in model_params (--param); "
+                "keep one, e.g. --epochs rather than --param epochs=..."
+            )
         own = sorted(set(cls().get_params()) - set(common) - {"verbose", "checkpoint"})
         check_names(f"model {config.model!r} (model_params / --param)", config.model_params, own)
         est = cls(**common, **config.model_params)
