@@ -115,7 +115,11 @@ def test_truncated_or_foreign_model_files(tmp_path, digits_small):
 @pytest.mark.parametrize(
     "kwargs, error, match",
     [
-        ({"autoencoder": "vae"}, ConfigError, "choose one of conv, dcae, mlp"),
+        (
+            {"autoencoder": "vae"},
+            ConfigError,
+            "choose one of alexnet, conv, conv-nopool, conv-pool, dcae, fc, mlp, resnet",
+        ),
         ({"clusterer": "kmean"}, ConfigError, "kmeans"),
         ({"n_clusters": 1}, ConfigError, "at least 2"),
         ({"n_clusters": 1000}, ConfigError, "larger than the number of samples"),

@@ -32,7 +32,11 @@ def test_config_round_trip():
 
 
 def test_unknown_name_lists_valid():
-    with pytest.raises(ConfigError, match="choose one of conv, dcae, mlp. Did you mean 'conv'"):
+    with pytest.raises(
+        ConfigError,
+        match="choose one of alexnet, conv, conv-nopool, conv-pool, dcae, fc, mlp, resnet. "
+        "Did you mean 'conv'",
+    ):
         build_autoencoder("convv", (1, 8, 8))
 
 

@@ -126,3 +126,18 @@ def test_bce_from_logits_matches_naive():
 def test_bad_config(kwargs, match):
     with pytest.raises(ConfigError, match=match):
         Trainer(torch.nn.Linear(1, 1), recon, TrainConfig(**kwargs))
+
+
+def test_a_last_batch_of_one_joins_the_previous_one():
+    """BatchNorm cannot train on one sample: 5 samples in batches of 2 train as 2 + 3."""
+    nn = torch.nn
+    model = nn.Sequential(nn.Flatten(), nn.Linear(4, 3), nn.BatchNorm1d(3), nn.Linear(3, 4))
+    sizes = []
+
+    def loss_fn(m, batch):
+        sizes.append(len(batch.x))
+        return ((m(batch.x) - batch.x.flatten(1)) ** 2).mean()
+
+    X = np.random.default_rng(0).random((5, 1, 2, 2)).astype(np.float32)
+    Trainer(model, loss_fn, TrainConfig(epochs=1, batch_size=2, device="cpu")).fit(X)
+    assert sorted(sizes) == [2, 3]

@@ -11,15 +11,26 @@ import dataclasses
 from torch import nn
 
 from ..errors import ConfigError, check_choice, check_names
+from .alexnet import AlexNetAutoencoder, AlexNetConfig
 from .clustering_layer import ClusteringLayer
 from .conv import ConvAutoencoder, ConvConfig
+from .conv_pool import ConvNoPoolAutoencoder, ConvNoPoolConfig, ConvPoolAutoencoder, ConvPoolConfig
 from .dcae import DCAE, DCAEConfig
+from .fc import FCAutoencoder, FCConfig
 from .mlp import MLPAutoencoder, MLPConfig
+from .resnet import ResNetAutoencoder, ResNetConfig
 
 AUTOENCODERS: dict[str, tuple[type, type[nn.Module]]] = {
     "mlp": (MLPConfig, MLPAutoencoder),
     "conv": (ConvConfig, ConvAutoencoder),
     "dcae": (DCAEConfig, DCAE),
+    # Liu & Zhang, "Deep Convolutional Autoencoder Network for Breast Histopathology Image
+    # Clustering": their five autoencoders, each with the paper's code size as default
+    "fc": (FCConfig, FCAutoencoder),
+    "conv-pool": (ConvPoolConfig, ConvPoolAutoencoder),
+    "conv-nopool": (ConvNoPoolConfig, ConvNoPoolAutoencoder),
+    "alexnet": (AlexNetConfig, AlexNetAutoencoder),
+    "resnet": (ResNetConfig, ResNetAutoencoder),
 }
 
 
@@ -29,9 +40,13 @@ def register_autoencoder(name: str, config_cls: type, module_cls: type[nn.Module
 
 
 def build_autoencoder(
-    name: str, input_shape: tuple[int, int, int], latent_dim: int = 10, **params
+    name: str, input_shape: tuple[int, int, int], latent_dim: int | None = None, **params
 ) -> nn.Module:
-    """Build the autoencoder registered as ``name`` for images of ``input_shape`` (C, H, W)."""
+    """Build the autoencoder registered as ``name`` for images of ``input_shape`` (C, H, W).
+
+    ``latent_dim=None`` takes the config's default (10 for mlp, conv, dcae; the paper's
+    code size for the Liu & Zhang models, e.g. 192 for conv-nopool).
+    """
     config_cls, module_cls = AUTOENCODERS[check_choice("autoencoder", name, sorted(AUTOENCODERS))]
     fields = [f.name for f in dataclasses.fields(config_cls)]
     check_names(
@@ -39,12 +54,12 @@ def build_autoencoder(
         params,
         [f for f in fields if f not in ("input_shape", "latent_dim")],
     )
-    if isinstance(latent_dim, bool) or not isinstance(latent_dim, int) or latent_dim < 1:
-        raise ConfigError(f"latent_dim must be a positive integer; got {latent_dim!r}.")
     params = {k: tuple(v) if isinstance(v, list) else v for k, v in params.items()}
-    config = config_cls(
-        input_shape=tuple(int(s) for s in input_shape), latent_dim=latent_dim, **params
-    )
+    if latent_dim is not None:
+        if isinstance(latent_dim, bool) or not isinstance(latent_dim, int) or latent_dim < 1:
+            raise ConfigError(f"latent_dim must be a positive integer; got {latent_dim!r}.")
+        params["latent_dim"] = latent_dim
+    config = config_cls(input_shape=tuple(int(s) for s in input_shape), **params)
     try:
         return module_cls(config)
     except ValueError as exc:  # e.g. images too small for the architecture
@@ -59,13 +74,23 @@ def autoencoder_config(module: nn.Module) -> dict:
 
 __all__ = [
     "AUTOENCODERS",
+    "AlexNetAutoencoder",
+    "AlexNetConfig",
     "ClusteringLayer",
     "ConvAutoencoder",
     "ConvConfig",
+    "ConvNoPoolAutoencoder",
+    "ConvNoPoolConfig",
+    "ConvPoolAutoencoder",
+    "ConvPoolConfig",
     "DCAE",
     "DCAEConfig",
+    "FCAutoencoder",
+    "FCConfig",
     "MLPAutoencoder",
     "MLPConfig",
+    "ResNetAutoencoder",
+    "ResNetConfig",
     "autoencoder_config",
     "build_autoencoder",
     "register_autoencoder",

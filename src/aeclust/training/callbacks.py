@@ -24,7 +24,8 @@ class ProgressBar(Callback):
 
     def on_train_start(self, trainer: Trainer) -> None:
         cfg = trainer.config
-        per_epoch = -(-len(trainer.train_index) // cfg.batch_size)
+        n = len(trainer.train_index)
+        per_epoch = -(-n // cfg.batch_size) - (n > cfg.batch_size and n % cfg.batch_size == 1)
         self.bar = tqdm(total=per_epoch * cfg.epochs, desc=self.desc, unit="batch", leave=False)
 
     def on_batch_end(self, trainer: Trainer, logs: dict) -> None:

@@ -137,11 +137,20 @@ class Trainer:
         return self.history
 
     def batches(self, index: Tensor, shuffle: bool, generator=None):
-        """Yield :class:`Batch` es of ``self.X`` at ``index``, moved to the device."""
+        """Yield :class:`Batch` es of ``self.X`` at ``index``, moved to the device.
+
+        When shuffling (training), a last batch of a single sample joins the one before it:
+        batch normalisation cannot train on one sample.
+        """
         if shuffle:
             index = index[torch.randperm(len(index), generator=generator)]
-        for start in range(0, len(index), self.config.batch_size):
-            idx = index[start : start + self.config.batch_size]
+        size = self.config.batch_size
+        starts = list(range(0, len(index), size))
+        if shuffle and len(starts) > 1 and len(index) - starts[-1] == 1:
+            starts.pop()
+        for i, start in enumerate(starts):
+            stop = starts[i + 1] if i + 1 < len(starts) else len(index)
+            idx = index[start:stop]
             yield Batch(self.X[idx].to(self.device, non_blocking=True), idx)
 
     def _train_epoch(self, generator) -> dict:
