@@ -8,7 +8,15 @@
 
 from .data import ImageSet, list_datasets, load_dataset
 from .errors import AeclustError, ConfigError, DataError, MissingDependencyError, ModelFileError
-from .estimators import DCEC, DEC, IDEC, AEClusterer, DCAEKMeans, DeepClusterer
+from .estimators import (
+    DCEC,
+    DEC,
+    IDEC,
+    AEClusterer,
+    DCAEKMeans,
+    DeepClusterer,
+    DenseNetClassifier,
+)
 from .metrics import evaluate
 
 __version__ = "0.1.0"
@@ -16,6 +24,11 @@ __version__ = "0.1.0"
 
 def load(path):
     """Load any aeclust estimator saved with ``save(path)`` (or a run directory)."""
+    from .estimators.base import read_model_files
+
+    meta, _ = read_model_files(path)
+    if meta.get("estimator") == DenseNetClassifier.__name__:
+        return DenseNetClassifier.load(path)
     return DeepClusterer.load(path)
 
 
@@ -29,6 +42,7 @@ __all__ = [
     "IDEC",
     "DataError",
     "DeepClusterer",
+    "DenseNetClassifier",
     "ImageSet",
     "MissingDependencyError",
     "ModelFileError",

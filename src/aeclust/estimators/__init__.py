@@ -4,6 +4,7 @@ from .ae_clusterer import AEClusterer
 from .base import ESTIMATORS, DeepClusterer, read_model_files
 from .dcae_kmeans import DCAEKMeans
 from .dec import DCEC, DEC, IDEC
+from .densenet import DenseNetClassifier
 
 # joint methods selectable by name (CLI --model); other names are autoencoders for AEClusterer
 METHODS = {"dcae-kmeans": DCAEKMeans, "dec": DEC, "idec": IDEC, "dcec": DCEC}
@@ -17,5 +18,6 @@ __all__ = [
     "DEC",
     "IDEC",
     "DeepClusterer",
+    "DenseNetClassifier",
     "read_model_files",
 ]

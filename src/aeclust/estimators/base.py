@@ -49,28 +49,28 @@ def aeclust_version() -> str:
         return "unknown"
 
 
-class DeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
-    """Base of the autoencoder-based clustering estimators (not used directly).
+class ImageInputMixin:
+    """Input checks and seeding for estimators that take images.
 
-    Subclasses implement ``fit`` and ``predict`` and, for save/load, ``_extra_state()`` and
-    ``_restore_extra(meta, tensors)``.
+    X is (N, C, H, W) images, (N, H, W) grey images, or (N, D) vectors reshaped to the
+    estimator's ``image_shape`` parameter; ``random_state`` seeds everything. Shared by
+    :class:`DeepClusterer` and the supervised
+    :class:`~aeclust.estimators.densenet.DenseNetClassifier`.
     """
-
-    def __init_subclass__(cls, **kwargs):
-        super().__init_subclass__(**kwargs)
-        ESTIMATORS[cls.__name__] = cls
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = False
         return tags
 
-    # ------------------------------------------------------------------ input checks
-    def _check_fit_input(self, X, y=None) -> np.ndarray:
-        """Images (N, C, H, W) float32 from X; sets ``n_features_in_`` and ``image_shape_``."""
+    def _fit_images(self, X, task: str) -> np.ndarray:
+        """Images (N, C, H, W) float32 from X; sets ``n_features_in_`` and ``image_shape_``.
+
+        ``task`` names what needs the two samples in the error message.
+        """
         X = self._as_images(X, reset=True)
         if len(X) < 2:
-            raise DataError(f"Got {len(X)} sample(s); clustering needs at least 2 samples.")
+            raise DataError(f"Got {len(X)} sample(s); {task} needs at least 2 samples.")
         self.image_shape_ = tuple(int(s) for s in X.shape[1:])
         self.n_features_in_ = math.prod(self.image_shape_)
         return X
@@ -98,12 +98,33 @@ class DeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         """An int seed from ``random_state`` (drawn at random when it is None)."""
         return int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
 
+
+class DeepClusterer(ImageInputMixin, ClusterMixin, TransformerMixin, BaseEstimator):
+    """Base of the autoencoder-based clustering estimators (not used directly).
+
+    Subclasses implement ``fit`` and ``predict`` and, for save/load, ``_extra_state()`` and
+    ``_restore_extra(meta, tensors)``.
+    """
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        ESTIMATORS[cls.__name__] = cls
+
+    def _check_fit_input(self, X, y=None) -> np.ndarray:
+        """Images (N, C, H, W) float32 from X (``y`` is ignored); sets the input attributes."""
+        return self._fit_images(X, "clustering")
+
     # ------------------------------------------------------------------ the autoencoder
     def _build_autoencoder(self, name: str, seed: int) -> torch.nn.Module:
         torch.manual_seed(seed)
-        return build_autoencoder(
+        module = build_autoencoder(
             name, self.image_shape_, self.latent_dim, **(self.autoencoder_params or {})
         )
+        if getattr(self, "encoder_weights", None):
+            from ..weights import load_encoder_weights
+
+            load_encoder_weights(module, self.encoder_weights)
+        return module
 
     def _train_config(self, seed: int, epochs: int | None = None) -> TrainConfig:
         return TrainConfig(
@@ -169,10 +190,6 @@ class DeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         ``path`` is a directory, created if needed. Loading runs no pickled code.
         """
         check_is_fitted(self)
-        path = Path(path)
-        if path.exists() and not path.is_dir():
-            raise ConfigError(f"'{path}' is a file; save() needs a directory path.")
-        path.mkdir(parents=True, exist_ok=True)
         tensors = {
             f"autoencoder.{k}": v.detach().cpu().contiguous()
             for k, v in self.autoencoder_.state_dict().items()
@@ -181,9 +198,6 @@ class DeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         for k, v in extra_arrays.items():
             tensors[k] = torch.from_numpy(np.ascontiguousarray(v))
         meta = {
-            "format": FORMAT,
-            "format_version": FORMAT_VERSION,
-            "aeclust_version": aeclust_version(),
             "estimator": type(self).__name__,
             "params": _jsonable(self.get_params()),
             "image_shape": list(self.image_shape_),
@@ -194,12 +208,7 @@ class DeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
             "history": _jsonable(self.history_),
             **extra_meta,
         }
-        tmp_w, tmp_m = path / (WEIGHTS_FILE + ".tmp"), path / (META_FILE + ".tmp")
-        save_file(tensors, str(tmp_w), metadata={"format": FORMAT})
-        tmp_m.write_text(json.dumps(meta, indent=1))
-        os.replace(tmp_w, path / WEIGHTS_FILE)
-        os.replace(tmp_m, path / META_FILE)
-        return path
+        return write_model_files(path, tensors, meta)
 
     @classmethod
     def load(cls, path: str | os.PathLike, device: str = "auto") -> DeepClusterer:
@@ -228,10 +237,7 @@ class DeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         except (KeyError, RuntimeError, TypeError, ValueError) as exc:
             if isinstance(exc, ModelFileError):
                 raise
-            raise ModelFileError(
-                f"The model files in '{path}' are inconsistent ({exc}); they were not written "
-                "by this version of aeclust or were modified. Re-run the training."
-            ) from exc
+            raise inconsistent_model_files(path, exc) from exc
         return est
 
     def _extra_state(self) -> tuple[dict, dict[str, np.ndarray]]:
@@ -239,6 +245,40 @@ class DeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
 
     def _restore_extra(self, meta: dict, arrays: dict[str, np.ndarray]) -> None:
         pass
+
+
+def write_model_files(
+    path: str | os.PathLike, tensors: dict[str, torch.Tensor], meta: dict
+) -> Path:
+    """Write ``tensors`` to ``model.safetensors`` and ``meta`` to ``model.json`` in ``path``.
+
+    ``path`` is a directory, created if needed; ``meta`` gets the format header first. Each
+    file is written to a temporary name and renamed, so neither is ever half-written.
+    """
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"'{path}' is a file; save() needs a directory path.")
+    path.mkdir(parents=True, exist_ok=True)
+    meta = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "aeclust_version": aeclust_version(),
+        **meta,
+    }
+    tmp_w, tmp_m = path / (WEIGHTS_FILE + ".tmp"), path / (META_FILE + ".tmp")
+    save_file(tensors, str(tmp_w), metadata={"format": FORMAT})
+    tmp_m.write_text(json.dumps(meta, indent=1))
+    os.replace(tmp_w, path / WEIGHTS_FILE)
+    os.replace(tmp_m, path / META_FILE)
+    return path
+
+
+def inconsistent_model_files(path: str | os.PathLike, exc: Exception) -> ModelFileError:
+    """The error for model files that read well but do not fit together (``exc`` says how)."""
+    return ModelFileError(
+        f"The model files in '{path}' are inconsistent ({exc}); they were not written "
+        "by this version of aeclust or were modified. Re-run the training."
+    )
 
 
 def read_model_files(path: str | os.PathLike) -> tuple[dict, dict[str, torch.Tensor]]:
