@@ -74,7 +74,11 @@ def test_yaml_config_and_cli_override(tmp_path):
     [
         (["--dataset", "mnist6k"], "mnist5k"),
         (["--data", "/no/such/path"], "does not exist"),
-        (["--model", "resnet50"], "choose one of conv, dcae, mlp, dcae-kmeans"),
+        (
+            ["--model", "resnet50"],
+            "choose one of alexnet, conv, conv-nopool, conv-pool, dcae, fc, mlp, resnet, "
+            "dcae-kmeans",
+        ),
         (["--clusterer", "dbscan"], "hdbscan"),
         (["--k", "1"], "at least 2"),
         (["--k", "5000"], "larger than the number of samples"),
@@ -166,3 +170,28 @@ def test_bad_param(tmp_path, capsys):
     assert main([*args, "--epochs", "2", "--param", "epochs=3"]) == 2
     assert "given twice" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_run_a_paper_model_with_local_encoder_weights(tmp_path, capsys):
+    from safetensors.torch import save_file
+
+    from aeclust.nn import build_autoencoder
+
+    def encoder_file(width, name):
+        encoder = build_autoencoder("conv-nopool", (1, 8, 8), width=width).encoder
+        path = tmp_path / name
+        save_file({k: v.contiguous() for k, v in encoder.state_dict().items()}, str(path))
+        return path
+
+    config = tmp_path / "c.yaml"
+    config.write_text("autoencoder_params: {width: 0.1}\n")
+    base = ["-q", "run", *FAST, "--model", "conv-nopool", "--config", str(config)]
+    out = tmp_path / "ok"
+    assert main([*base, "--encoder-weights", str(encoder_file(0.1, "ok.safetensors")),
+                 "--out", str(out)]) == 0  # fmt: skip
+    assert yaml.safe_load((out / "config.yaml").read_text())["latent_dim"] == 192  # paper's
+    bad = tmp_path / "bad"
+    assert main([*base, "--encoder-weights", str(encoder_file(0.2, "x.safetensors")),
+                 "--out", str(bad)]) == 2  # fmt: skip
+    err = capsys.readouterr().err
+    assert "shape" in err and "x.safetensors" in err and not bad.exists()

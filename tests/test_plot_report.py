@@ -87,7 +87,17 @@ def test_embed_2d_pca(rng):
     Y, method = plot.embed_2d(rng.normal(size=(10, 1)), method="pca")
     assert Y.shape == (10, 2)
     with pytest.raises(ConfigError):
-        plot.embed_2d(rng.normal(size=(10, 3)), method="tsne")
+        plot.embed_2d(rng.normal(size=(10, 3)), method="isomap")
+
+
+def test_embed_2d_tsne(rng):
+    Z = np.vstack([rng.normal(size=(20, 60)), rng.normal(size=(20, 60)) + 8])
+    Y, method = plot.embed_2d(Z, random_state=0, method="tsne")  # PCA to 50 dims first
+    assert Y.shape == (40, 2) and method == "t-SNE"
+    again, _ = plot.embed_2d(Z, random_state=0, method="tsne")
+    np.testing.assert_allclose(Y, again)
+    gap = np.linalg.norm(Y[:20].mean(0) - Y[20:].mean(0))
+    assert gap > 2 * max(Y[:20].std(0).max(), Y[20:].std(0).max())  # two groups stay apart
 
 
 def test_embedding_and_latent_map(rng):

@@ -1,4 +1,4 @@
-"""The ``aeclust`` command: ``run``, ``predict`` and ``datasets``.
+"""The ``aeclust`` command: ``run``, ``compare``, ``predict`` and ``datasets``.
 
 This is the only module that parses arguments. Errors a user can fix (:class:`AeclustError`)
 print one line and exit with status 2; anything else is a bug and keeps its traceback.
@@ -49,8 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument(
         "--model",
         default=a,
-        help="autoencoder (conv (default), mlp, dcae) or joint method (dcae-kmeans, dec, idec, "
-        "dcec)",
+        help="autoencoder (conv (default), mlp, dcae, fc, conv-pool, conv-nopool, alexnet, "
+        "resnet) or joint method (dcae-kmeans, dec, idec, dcec)",
     )
     r.add_argument(
         "--param",
@@ -60,6 +60,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="a parameter of the joint method, e.g. --param lam=0.5 --param pretrain_epochs=20",
     )
     r.add_argument("--latent-dim", type=int, default=a)
+    r.add_argument(
+        "--encoder-weights",
+        default=a,
+        metavar="FILE",
+        help="local encoder state dict (.safetensors or torch file), e.g. AlexNet weights",
+    )
     r.add_argument("--loss", default=a, choices=["mse", "bce"])
     r.add_argument("--epochs", type=int, default=a)
     r.add_argument("--batch-size", type=int, default=a)
@@ -87,6 +93,61 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--out", default=a, metavar="DIR", help="run directory to write")
     r.add_argument("--overwrite", action="store_true", default=a, help="replace --out if it exists")
 
+    c = sub.add_parser(
+        "compare",
+        help="cross-validate autoencoders + k-means against sole k-means and a supervised "
+        "DenseNet (Liu & Zhang's Table 1) and write a ranked report",
+    )
+    c.add_argument("--config", metavar="FILE.yaml", help="settings file; flags override it")
+    c.add_argument("--dataset", default=a, help="built-in dataset (see `aeclust datasets`)")
+    c.add_argument("--data", default=a, metavar="PATH", help="labelled image folder or file")
+    c.add_argument("--split", default=a)
+    c.add_argument("--image-size", type=_size, default=a, metavar="H[xW]", help="resize images")
+    c.add_argument("--color", default=a, choices=["auto", "gray", "rgb"])
+    c.add_argument("--skip-bad", action="store_true", default=a, help="skip unreadable images")
+    c.add_argument("--classes", default=a, help="keep only these classes, e.g. 0,6 or names")
+    c.add_argument("--max-samples", type=int, default=a, help="stratified sample of the data")
+    c.add_argument(
+        "--models", default=a, help="autoencoders, default fc,conv-pool,conv-nopool,alexnet,resnet"
+    )
+    c.add_argument("--baselines", default=a, help="kmeans,densenet (default) or none")
+    c.add_argument("--cv", type=int, default=a, help="number of folds (default 5)")
+    c.add_argument(
+        "--no-group-folds", dest="group_folds", action="store_false", default=a,
+        help="ignore the groups (patients) when making folds",
+    )  # fmt: skip
+    c.add_argument(
+        "--cluster-on",
+        default=a,
+        choices=["test", "train"],
+        help="fit k-means on the held-out codes (default) or the training codes",
+    )
+    c.add_argument("--k", type=int, default=a, help="number of clusters (default: classes)")
+    c.add_argument("--pos-label", default=a, help="positive class of the binary F1 (default 1)")
+    c.add_argument("--epochs", type=int, default=a, help="autoencoder epochs (default 70)")
+    c.add_argument("--batch-size", type=int, default=a, help="default: the paper's per model")
+    c.add_argument("--lr", type=float, default=a)
+    c.add_argument("--latent-dim", type=int, default=a, help="default: each model's own")
+    c.add_argument("--loss", default=a, choices=["mse", "bce"])
+    c.add_argument(
+        "--param", action="append", default=a, metavar="MODEL:KEY=VALUE",
+        help="a network parameter, e.g. --param alexnet:fc_width=1024 --param resnet:width=0.5 "
+        "--param densenet:growth_rate=8",
+    )  # fmt: skip
+    c.add_argument(
+        "--encoder-weights",
+        action="append",
+        default=a,
+        metavar="MODEL=FILE",
+        help="load a local encoder state dict, e.g. alexnet=alexnet.safetensors",
+    )
+    c.add_argument("--densenet-epochs", type=int, default=a, help="default 30")
+    c.add_argument("--tsne-points", type=int, default=a, help="points per t-SNE map (2000)")
+    c.add_argument("--seed", type=int, default=a)
+    c.add_argument("--device", default=a, help="auto, cpu or cuda")
+    c.add_argument("--out", default=a, metavar="DIR", help="output directory to write")
+    c.add_argument("--overwrite", action="store_true", default=a, help="replace --out if it exists")
+
     p = sub.add_parser("predict", help="assign new images with a saved run")
     p.add_argument("--run", required=True, metavar="DIR", help="a directory `aeclust run` wrote")
     p.add_argument("--data", required=True, metavar="PATH", help="dataset name or path")
@@ -106,6 +167,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_run(args)
         if args.command == "predict":
             return cmd_predict(args)
+        if args.command == "compare":
+            return cmd_compare(args)
         return cmd_datasets()
     except AeclustError as exc:
         print(f"aeclust: error: {exc}", file=sys.stderr)
@@ -144,6 +207,40 @@ def format_scores(metrics: dict) -> str:
     return text
 
 
+def cmd_compare(args) -> int:
+    from .compare import compare
+    from .config import CompareConfig, make_config
+
+    skip = ("command", "config", "quiet", "param", "encoder_weights")
+    overrides = {k: v for k, v in vars(args).items() if k not in skip}
+    for key in ("models", "baselines"):
+        if isinstance(overrides.get(key), str):
+            text = overrides[key].strip()
+            overrides[key] = [] if text.lower() == "none" else text.split(",")
+    config = make_config(args.config, CompareConfig, **overrides)
+    for text in getattr(args, "param", []):  # flags win over the file
+        owner, sep, rest = text.partition(":")
+        if not sep:
+            raise AeclustError(
+                f"--param needs MODEL:KEY=VALUE, e.g. resnet:width=0.5; got {text!r}."
+            )
+        key, value = _param(rest)
+        target = config.densenet_params if owner == "densenet" else (
+            config.autoencoder_params.setdefault(owner, {}))  # fmt: skip
+        target[key] = value
+    for text in getattr(args, "encoder_weights", []):
+        model, sep, path = text.partition("=")
+        if not sep or not path:
+            raise AeclustError(f"--encoder-weights needs MODEL=FILE; got {text!r}.")
+        config.encoder_weights[model.strip()] = path
+    out, rows = compare(config, progress=not args.quiet)
+    from .compare_report import markdown_table
+
+    print(markdown_table(rows))
+    print(f"Output: {out}\nReport: {out / 'report.html'}")
+    return 0
+
+
 def cmd_predict(args) -> int:
     from .predict import predict_run
 
@@ -161,7 +258,13 @@ def cmd_datasets() -> int:
     for d in list_datasets():
         avail = "yes" if d["available"] else f"no: {d['hint']}"
         rows.append(
-            (d["name"], str(tuple(d["shape"])), str(d["n_classes"]), avail, d["description"])
+            (
+                d["name"],
+                str(tuple(d["shape"])),
+                str(d["n_classes"] or "none"),
+                avail,
+                d["description"],
+            )
         )
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     for r in rows:

@@ -23,7 +23,8 @@ class RunConfig:
     skip_bad: bool = False  # skip unreadable image files with a warning
     # model
     model: str = (
-        "conv"  # autoencoder (conv | mlp | dcae) or joint method (dcae-kmeans | dec | idec | dcec)
+        "conv"  # autoencoder (conv | mlp | dcae | fc | conv-pool | conv-nopool | alexnet |
+        # resnet) or joint method (dcae-kmeans | dec | idec | dcec)
     )
     # training; None = the default of the model's estimator (AEClusterer: 8 epochs of
     # batch 64, lr 1e-3, MSE; dcae-kmeans: 50 epochs of batch 100, BCE, as in the paper)
@@ -35,6 +36,7 @@ class RunConfig:
     lr_schedule: str | None = None  # constant | cosine | step
     val_fraction: float | None = None
     patience: int | None = None
+    encoder_weights: str | None = None  # a local state dict for the encoder (e.g. alexnet)
     # clustering
     clusterer: str = "gmm"  # kmeans | minibatch-kmeans | gmm | agglomerative | hdbscan
     k: int | None = None  # number of clusters; None = number of classes if labelled, else 10
@@ -55,16 +57,64 @@ class RunConfig:
         return dataclasses.asdict(self)
 
 
+@dataclass
+class CompareConfig:
+    """The settings of one ``aeclust compare`` (Liu & Zhang's Table 1 on any labelled data)."""
+
+    # data, as for `aeclust run`
+    dataset: str = "mnist5k"
+    data: str | None = None
+    split: str | None = None
+    image_size: int | list[int] | None = None
+    color: str = "auto"
+    skip_bad: bool = False
+    classes: list | None = None  # keep only these classes (names or ids), e.g. [0, 6]
+    max_samples: int | None = None  # stratified sample of at most this many images
+    # what to compare
+    models: list = field(default_factory=lambda: list(PAPER_MODELS))
+    baselines: list = field(default_factory=lambda: ["kmeans", "densenet"])
+    # protocol
+    cv: int = 5  # folds
+    group_folds: bool = True  # keep each group (patient) on one side, when groups are known
+    cluster_on: str = "test"  # fit k-means on the held-out codes (test) or training codes
+    k: int | None = None  # clusters; None = number of classes
+    pos_label: str | int | None = None  # positive class of the binary F1; None = the second
+    # autoencoders (paper: 70 epochs, Adam 1e-3, batch 1,000; AlexNet 300, ResNet 160)
+    epochs: int = 70
+    batch_size: int | None = None  # None = the paper's batch size of each model
+    lr: float = 1e-3
+    latent_dim: int | None = None  # None = each architecture's own (paper) size
+    loss: str = "mse"  # the paper's L2 reconstruction loss
+    autoencoder_params: dict = field(default_factory=dict)  # {model: {width: 0.5}}
+    encoder_weights: dict = field(default_factory=dict)  # {model: path of a state dict}
+    # supervised DenseNet (paper: Adam 1e-4, 30 epochs)
+    densenet_epochs: int = 30
+    densenet_lr: float = 1e-4
+    densenet_batch_size: int = 64
+    densenet_params: dict = field(default_factory=dict)  # e.g. {growth_rate: 12}
+    tsne_points: int = 2000  # held-out points per t-SNE map
+    # run
+    seed: int = 0
+    device: str = "auto"
+    out: str | None = None  # default runs/compare-<data>-<time>
+    overwrite: bool = False
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+PAPER_MODELS = ("fc", "conv-pool", "conv-nopool", "alexnet", "resnet")
 FIELDS = {f.name for f in dataclasses.fields(RunConfig)}
 
 
-def check_keys(values: dict, source: str) -> None:
-    """Raise :class:`ConfigError` naming the first key that RunConfig does not have."""
-    check_names(source, values, sorted(FIELDS), noun="setting")
+def check_keys(values: dict, source: str, cls: type = RunConfig) -> None:
+    """Raise :class:`ConfigError` naming the first key that ``cls`` does not have."""
+    fields = sorted(f.name for f in dataclasses.fields(cls))
+    check_names(source, values, fields, noun="setting")
 
 
-def read_yaml(path: str | os.PathLike) -> dict:
-    """The settings in a YAML file, checked against :class:`RunConfig`."""
+def read_yaml(path: str | os.PathLike, cls: type = RunConfig) -> dict:
+    """The settings in a YAML file, checked against the fields of ``cls``."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"The config file '{path}' does not exist.")
@@ -75,24 +125,26 @@ def read_yaml(path: str | os.PathLike) -> dict:
     if not isinstance(values, dict):
         raise ConfigError(f"'{path}' must hold a mapping of settings (key: value).")
     values = {str(k).replace("-", "_"): v for k, v in values.items()}
-    check_keys(values, str(path))
+    check_keys(values, str(path), cls)
     return values
 
 
-def make_config(yaml_path=None, **overrides) -> RunConfig:
-    """YAML values, then ``overrides`` that are not None (CLI flags win over the file)."""
-    values = read_yaml(yaml_path) if yaml_path else {}
-    check_keys(overrides, "the arguments")
+def make_config(yaml_path=None, cls: type = RunConfig, **overrides):
+    """A ``cls`` (RunConfig or CompareConfig) from YAML values, then ``overrides`` that are
+    not None (CLI flags win over the file)."""
+    values = read_yaml(yaml_path, cls) if yaml_path else {}
+    check_keys(overrides, "the arguments", cls)
     values.update({k: v for k, v in overrides.items() if v is not None})
     if isinstance(values.get("reducer"), str) and values["reducer"].lower() in ("none", ""):
         values["reducer"] = None
-    for key in ("autoencoder_params", "model_params", "clusterer_params", "reducer_params"):
-        if values.get(key) is None:
-            values[key] = {}
-        elif not isinstance(values[key], dict):
-            raise ConfigError(f"'{key}' must be a mapping, e.g. {{n_init: 10}}.")
-    return RunConfig(**values)
+    for f in dataclasses.fields(cls):
+        if f.default_factory is dict and f.name in values:  # the mapping settings
+            if values[f.name] is None:
+                values[f.name] = {}
+            elif not isinstance(values[f.name], dict):
+                raise ConfigError(f"'{f.name}' must be a mapping, e.g. {{n_init: 10}}.")
+    return cls(**values)
 
 
-def write_yaml(config: RunConfig, path: str | os.PathLike) -> None:
+def write_yaml(config, path: str | os.PathLike) -> None:
     Path(path).write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))

@@ -221,28 +221,34 @@ def embed_2d(Z, random_state: int | None = 0, method: str = "auto") -> tuple[np.
         Latent codes (extra dimensions are flattened).
     random_state : int or None
         Seed for UMAP (which then runs single-threaded) or PCA.
-    method : {"auto", "umap", "pca"}
+    method : {"auto", "umap", "tsne", "pca"}
         "auto" uses UMAP when umap-learn is installed and N >= 20, else PCA; codes that are
-        already 2-D are returned unchanged. "umap" raises if umap-learn is missing.
+        already 2-D are returned unchanged. "umap" raises if umap-learn is missing; "tsne"
+        is scikit-learn's t-SNE (perplexity 30, or less for few points), after PCA to 50
+        dimensions when the codes have more.
 
     Returns
     -------
     Y : ndarray of shape (N, 2)
-    method_name : {"UMAP", "PCA", "latent"}
+    method_name : {"UMAP", "t-SNE", "PCA", "latent"}
         Ready for :func:`plot_latent_map` (``method=method_name``).
 
     All points are kept. PCA is instant; UMAP takes ~15 s for 2,000 codes (mostly JIT
     compilation on first use) and minutes for 70,000 on a CPU, as a seed disables its
     parallelism.
     """
-    if method not in ("auto", "umap", "pca"):
-        raise ConfigError(f"Unknown embedding method {method!r}; use 'auto', 'umap' or 'pca'.")
+    if method not in ("auto", "umap", "tsne", "pca"):
+        raise ConfigError(
+            f"Unknown embedding method {method!r}; use 'auto', 'umap', 'tsne' or 'pca'."
+        )
     Z = np.asarray(Z, dtype=np.float64)
     Z = Z.reshape(len(Z), -1)
     if len(Z) < 2 or not np.isfinite(Z).all():
         raise DataError(f"Need at least 2 finite latent codes to embed; got shape {Z.shape}.")
     if method == "auto" and Z.shape[1] == 2:
         return Z, "latent"
+    if method == "tsne" and len(Z) > 3:
+        return _tsne(Z, random_state), "t-SNE"
     umap = None
     if method == "umap":
         umap = require("umap", "umap", "The UMAP embedding")
@@ -264,6 +270,17 @@ def embed_2d(Z, random_state: int | None = 0, method: str = "auto") -> tuple[np.
     if Z.shape[1] < 2:  # PCA cannot find more components than features
         Z = np.hstack([Z, np.zeros((len(Z), 2 - Z.shape[1]))])
     return PCA(n_components=2, random_state=random_state).fit_transform(Z), "PCA"
+
+
+def _tsne(Z: np.ndarray, random_state) -> np.ndarray:
+    from sklearn.decomposition import PCA
+    from sklearn.manifold import TSNE
+
+    if min(Z.shape) > 50:  # the usual speed-up: t-SNE on the first 50 principal components
+        Z = PCA(n_components=50, random_state=random_state).fit_transform(Z)
+    perplexity = float(min(30, (len(Z) - 1) / 3))
+    tsne = TSNE(2, perplexity=perplexity, init="pca", random_state=random_state)
+    return tsne.fit_transform(Z)
 
 
 def _label_name(label, class_names: Names, prefix: str = "") -> str:
@@ -345,13 +362,19 @@ def plot_latent_map(
     return fig
 
 
-def plot_map_pair(maps, method: str = "UMAP", *, class_names: Names = None) -> Figure:
+def plot_map_pair(
+    maps, method: str = "UMAP", *, class_names: Names = None, ncols: int | None = None
+) -> Figure:
     """2-D maps side by side, e.g. codes learnt with and without a clustering loss (Fig. 2
-    of the DCAE paper). ``maps`` is a sequence of ``(Y, labels, title)`` with ``Y`` (N, 2)
-    from :func:`embed_2d`; ``class_names`` names the labels. Returns the Figure."""
-    fig = Figure(figsize=(7 * len(maps), 5.2), layout="constrained")
+    of the DCAE paper), or one t-SNE map per model (Fig. 6 of Liu & Zhang). ``maps`` is a
+    sequence of ``(Y, labels, title)`` with ``Y`` (N, 2) from :func:`embed_2d`;
+    ``class_names`` names the labels; ``ncols`` maps per row (default: all in one row).
+    Returns the Figure."""
+    ncols = min(ncols or len(maps), len(maps))
+    nrows = -(-len(maps) // ncols)
+    fig = Figure(figsize=(7 * ncols, 5.2 * nrows), layout="constrained")
     for i, (Y, labels, title) in enumerate(maps):
-        ax = plot_embedding(Y, labels, fig.add_subplot(1, len(maps), i + 1), title,
+        ax = plot_embedding(Y, labels, fig.add_subplot(nrows, ncols, i + 1), title,
                             class_names=class_names)  # fmt: skip
         ax.set_xlabel(f"{method}-1", fontsize=LABEL_SIZE)
         ax.set_ylabel(f"{method}-2", fontsize=LABEL_SIZE)
@@ -396,6 +419,26 @@ def plot_confusion(y_true, clusters, ax: Axes | None = None, class_names: Names 
     ax.set_ylabel("cluster", fontsize=LABEL_SIZE)
     matched = sum(M[i, j] for i, j in enumerate(matched_col) if j >= 0) / max(M.sum(), 1)
     ax.set_title(f"Clusters vs. true labels (matched: {matched:.1%})", fontsize=TITLE_SIZE)
+    return ax
+
+
+def plot_score_bars(rows, keys=("f1", "acc"), ax: Axes | None = None) -> Axes:
+    """Horizontal bars of the mean scores of each method with their standard deviation over
+    folds as error bars; ``rows`` as :func:`aeclust.protocol.summarise` returns them."""
+    rows = list(rows)[::-1]  # the best method on top
+    ax = _new_axes(ax, (7.5, 0.55 * len(rows) * len(keys) + 1.2))
+    height = 0.8 / len(keys)
+    y = np.arange(len(rows))
+    for i, key in enumerate(keys):
+        means = [r[key] for r in rows]
+        spread = [r.get(f"{key}_std", 0.0) for r in rows]
+        ax.barh(y + (i - (len(keys) - 1) / 2) * height, means, height, xerr=spread,
+                label=key.upper().replace("_", " "), capsize=3)  # fmt: skip
+    ax.set_yticks(y, [r["method"] for r in rows])
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("score (mean over folds; bars: ±1 std)", fontsize=LABEL_SIZE)
+    ax.legend(loc="lower right", fontsize="small")
+    ax.set_title("Scores per method, best on top", fontsize=TITLE_SIZE)
     return ax
 
 

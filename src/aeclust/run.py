@@ -7,6 +7,7 @@ to the target only when the run succeeded: an error leaves no half-written run d
 from __future__ import annotations
 
 import csv
+import dataclasses
 import datetime as dt
 import json
 import logging
@@ -84,6 +85,12 @@ TRAINING = (
 )
 
 
+def default_latent_dim(autoencoder: str) -> int:
+    """The code size an autoencoder uses when none is given (its config's default)."""
+    config_cls = AUTOENCODERS[autoencoder][0]
+    return next(f.default for f in dataclasses.fields(config_cls) if f.name == "latent_dim")
+
+
 def make_estimator(config: RunConfig, n_clusters: int, **kwargs):
     """The estimator of ``config.model``: a joint method by name, else AEClusterer with that
     autoencoder. Settings left as None take the estimator's default, and are then filled
@@ -98,6 +105,10 @@ def make_estimator(config: RunConfig, n_clusters: int, **kwargs):
         **kwargs,
     )
     if config.model in METHODS:
+        if config.encoder_weights:
+            raise ConfigError(
+                f"encoder_weights applies to the autoencoder models, not to {config.model!r}."
+            )
         cls = METHODS[config.model]
         both = sorted(set(config.model_params) & set(common))
         if both:
@@ -109,6 +120,8 @@ def make_estimator(config: RunConfig, n_clusters: int, **kwargs):
         check_names(f"model {config.model!r} (model_params / --param)", config.model_params, own)
         est = cls(**common, **config.model_params)
     else:
+        if common.get("latent_dim") is None:  # resolved, so config.yaml says what was used
+            common["latent_dim"] = default_latent_dim(config.model)
         if config.model_params:
             raise ConfigError(
                 f"model_params {sorted(config.model_params)} apply to the joint methods "
@@ -121,6 +134,7 @@ def make_estimator(config: RunConfig, n_clusters: int, **kwargs):
             reducer=config.reducer,
             clusterer_params=config.clusterer_params or None,
             reducer_params=config.reducer_params or None,
+            encoder_weights=config.encoder_weights,
             **common,
         )
     for key in TRAINING:

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..errors import ConfigError, DataError
+
 
 @dataclass
 class ImageSet:
@@ -51,3 +53,52 @@ class ImageSet:
             class_names=self.class_names,
             name=self.name,
         )
+
+    def select_classes(self, classes) -> ImageSet:
+        """Only the items of ``classes`` (class names or label ids), relabelled 0..k-1 in the
+        order given; e.g. ``select_classes(["T-shirt/top", "Shirt"])`` on Fashion-MNIST."""
+        if self.y is None:
+            raise DataError(
+                "Selecting classes needs labels, and these data have none; give a labelled "
+                "dataset (one sub-folder per class, or y in the .npz)."
+            )
+        names = self.class_names or [str(k) for k in range(int(self.y.max()) + 1)]
+        ids = []
+        for c in classes:
+            if isinstance(c, str) and c in names:
+                ids.append(names.index(c))
+            elif isinstance(c, str) and c.strip().lstrip("-").isdigit():
+                ids.append(int(c))
+            elif isinstance(c, int | np.integer) and not isinstance(c, bool):
+                ids.append(int(c))
+            else:
+                raise ConfigError(f"Unknown class {c!r}; the classes are {names}.")
+        bad = [k for k in ids if not 0 <= k < len(names)]
+        if bad or len(set(ids)) != len(ids) or len(ids) < 2:
+            raise ConfigError(
+                f"Give at least two different classes among {names} (names or ids 0.."
+                f"{len(names) - 1}); got {list(classes)}."
+            )
+        keep = np.isin(self.y, ids)
+        subset = self.subset(keep)
+        lookup = {k: i for i, k in enumerate(ids)}
+        subset.y = np.array([lookup[int(v)] for v in subset.y], dtype=np.int64)
+        subset.class_names = [names[k] for k in ids]
+        return subset
+
+    def sample(self, n: int, random_state: int = 0) -> ImageSet:
+        """At most ``n`` items drawn without replacement, stratified by label when labelled,
+        kept in their original order."""
+        if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 2:
+            raise ConfigError(f"The sample size must be an integer >= 2; got {n!r}.")
+        if n >= len(self):
+            return self
+        rng = np.random.default_rng(random_state)
+        if self.y is None:
+            return self.subset(np.sort(rng.choice(len(self), n, replace=False)))
+        from sklearn.model_selection import train_test_split
+
+        index, _ = train_test_split(
+            np.arange(len(self)), train_size=n, stratify=self.y, random_state=random_state
+        )
+        return self.subset(np.sort(index))

@@ -12,6 +12,7 @@ spec's ``splits``, or None when it has none) and register it::
 from __future__ import annotations
 
 import difflib
+import importlib.util
 import os
 import re
 from collections.abc import Callable
@@ -271,6 +272,37 @@ def _load_fashion_mnist(split: str | None = "all") -> ImageSet:
     return ImageSet(X=X, y=y, class_names=list(FASHION_MNIST_CLASSES), name=name)
 
 
+IHC_TILE, IHC_STRIDE = 32, 16  # 32x32 tiles every 16 pixels: 31 x 31 = 961 tiles
+
+
+def _skimage_available() -> bool:
+    return importlib.util.find_spec("skimage") is not None
+
+
+def _load_ihc_tiles(split: str | None = None) -> ImageSet:
+    """Overlapping RGB tiles of scikit-image's bundled immunohistochemistry image.
+
+    The 512x512 image (human colon tissue, DAB and haematoxylin stains) is cut into 32x32
+    tiles every 16 pixels, row by row; each tile is named ``r<row>_c<col>`` after its top-left
+    pixel. There are no labels: it is a demo of clustering tissue tiles a person can inspect.
+    """
+    if not _skimage_available():
+        raise DataError(
+            "The ihc-tiles dataset needs scikit-image's sample images: "
+            "pip install 'aeclust[demo]' (or pip install scikit-image)."
+        )
+    from skimage.data import immunohistochemistry
+
+    image = immunohistochemistry().astype(np.float32) / 255.0  # (512, 512, 3)
+    starts = range(0, image.shape[0] - IHC_TILE + 1, IHC_STRIDE)
+    tiles, names = [], []
+    for r in starts:
+        for c in starts:
+            tiles.append(image[r : r + IHC_TILE, c : c + IHC_TILE].transpose(2, 0, 1))
+            names.append(f"r{r}_c{c}")
+    return ImageSet(X=np.stack(tiles), names=names, name="ihc-tiles")
+
+
 register_dataset(
     DatasetSpec(
         name="digits",
@@ -303,5 +335,17 @@ register_dataset(
             "{train,t10k}-{images-idx3,labels-idx1}-ubyte.gz, or pass an IDX file with --data."
         ),
         splits=("all", "train", "test"),
+    )
+)
+register_dataset(
+    DatasetSpec(
+        name="ihc-tiles",
+        description="961 overlapping 32x32 RGB tiles of scikit-image's immunohistochemistry "
+        "image (colon tissue); no labels, a histology demo",
+        shape=(961, 3, 32, 32),
+        n_classes=0,
+        load=_load_ihc_tiles,
+        available=_skimage_available,
+        hint="pip install 'aeclust[demo]' (scikit-image's bundled sample images)",
     )
 )

@@ -27,9 +27,12 @@ class AEClusterer(DeepClusterer):
     ----------
     autoencoder : str, default="conv"
         A name from :data:`aeclust.nn.AUTOENCODERS` ("conv": 32-64-128 strided convolutions;
-        "mlp": 500-500-2000 fully connected).
-    latent_dim : int, default=10
-        Size of the latent code.
+        "mlp": 500-500-2000 fully connected; Liu & Zhang's "fc", "conv-pool",
+        "conv-nopool", "alexnet" and "resnet").
+    latent_dim : int or None, default=None
+        Size of the latent code; None takes the architecture's own default (10 for "conv"
+        and "mlp"; the paper's sizes for Liu & Zhang's networks, e.g. 64 for "fc", 192 for
+        "conv-nopool").
     clusterer : str, default="kmeans"
         "kmeans", "minibatch-kmeans", "gmm", "agglomerative" or "hdbscan".
     n_clusters : int, default=10
@@ -60,6 +63,10 @@ class AEClusterer(DeepClusterer):
         Show a progress bar while training.
     checkpoint : str or None
         Write the weights to this safetensors file after every epoch.
+    encoder_weights : str or None
+        A local state dict (safetensors, or a torch file read with ``weights_only=True``)
+        loaded into the encoder before training, e.g. torchvision's AlexNet weights for
+        ``autoencoder="alexnet"`` (see :func:`aeclust.weights.load_encoder_weights`).
 
     Attributes
     ----------
@@ -75,7 +82,7 @@ class AEClusterer(DeepClusterer):
     def __init__(
         self,
         autoencoder: str = "conv",
-        latent_dim: int = 10,
+        latent_dim: int | None = None,
         clusterer: str = "kmeans",
         n_clusters: int = 10,
         reducer: str | None = None,
@@ -94,6 +101,7 @@ class AEClusterer(DeepClusterer):
         random_state=None,
         verbose: bool = False,
         checkpoint: str | None = None,
+        encoder_weights: str | None = None,
     ):
         self.autoencoder = autoencoder
         self.latent_dim = latent_dim
@@ -115,6 +123,7 @@ class AEClusterer(DeepClusterer):
         self.random_state = random_state
         self.verbose = verbose
         self.checkpoint = checkpoint
+        self.encoder_weights = encoder_weights
 
     def fit(self, X, y=None):
         """Train the autoencoder on X, then cluster its codes. Returns self."""
@@ -131,7 +140,9 @@ class AEClusterer(DeepClusterer):
         self.autoencoder_ = self._build_autoencoder(self.autoencoder, seed)
 
         warm_up = getattr(reducer, "warm_up", None)
-        compiling = warm_up(self.latent_dim) if warm_up and self.epochs > 0 else None
+        compiling = (
+            warm_up(self.autoencoder_.config.latent_dim) if warm_up and self.epochs > 0 else None
+        )
         t0 = time.perf_counter()
         self.history_ = self._pretrain(X, seed)
         t1 = time.perf_counter()
