@@ -19,6 +19,7 @@ import csv
 import datetime as dt
 import json
 import logging
+import sys
 import time
 from pathlib import Path
 
@@ -35,6 +36,14 @@ log = logging.getLogger(__name__)
 
 PAPER_BATCH = {"alexnet": 300, "resnet": 160}  # section 4; 1,000 for the other networks
 DEFAULT_BATCH = 1000
+MIN_STEPS = 20  # the paper's batches assume 277,524 tiles; keep >= 20 Adam steps per epoch
+
+
+def default_batch_size(model: str, n_train: int) -> int:
+    """The paper's batch size of ``model``, made smaller when the training folds are too
+    small for it to give at least MIN_STEPS updates per epoch (never below 32)."""
+    paper = PAPER_BATCH.get(model, DEFAULT_BATCH)
+    return int(min(paper, max(32, n_train // MIN_STEPS)))
 
 
 def compare(config: CompareConfig, progress: bool = True) -> tuple[Path, list[dict]]:
@@ -46,6 +55,9 @@ def compare(config: CompareConfig, progress: bool = True) -> tuple[Path, list[di
     k = config.k or len(np.unique(data.y))
     pos_label = resolve_pos_label(config.pos_label, data)
     folds = make_folds(data, config.cv, config.seed, config.group_folds)
+    for spec in specs:
+        if spec.kind == "autoencoder" and spec.params["batch_size"] is None:
+            spec.params["batch_size"] = default_batch_size(spec.name, len(folds[0][0]))
     config.k, config.out = k, str(out)
     log.info(
         "%s: %d images %s, %d classes, %d folds%s, %d methods",
@@ -62,7 +74,7 @@ def compare(config: CompareConfig, progress: bool = True) -> tuple[Path, list[di
             f"{result.method} fold {result.fold + 1}/{len(folds)}: F1 {result.scores['f1']:.4f} "
             f"ACC {result.scores['acc']:.4f} ({result.seconds:.0f} s)"
         )
-        bar.write(text) if progress else log.info(text)
+        bar.write(text, file=sys.stderr) if progress else log.info(text)
 
     t0 = time.perf_counter()
     with staged_dir(out) as stage:
@@ -122,7 +134,7 @@ def method_specs(config: CompareConfig, progress: bool = False) -> list[MethodSp
     for name in models:
         params = dict(
             autoencoder=name, epochs=config.epochs, lr=config.lr, loss=config.loss,
-            batch_size=config.batch_size or PAPER_BATCH.get(name, DEFAULT_BATCH),
+            batch_size=config.batch_size,  # None: set from the fold size in compare()
             latent_dim=config.latent_dim, autoencoder_params=config.autoencoder_params.get(name),
             encoder_weights=config.encoder_weights.get(name), device=config.device,
             verbose=progress,

@@ -81,7 +81,7 @@ class CompareConfig:
     pos_label: str | int | None = None  # positive class of the binary F1; None = the second
     # autoencoders (paper: 70 epochs, Adam 1e-3, batch 1,000; AlexNet 300, ResNet 160)
     epochs: int = 70
-    batch_size: int | None = None  # None = the paper's batch size of each model
+    batch_size: int | None = None  # None = the paper's, capped to give >= 20 steps/epoch
     lr: float = 1e-3
     latent_dim: int | None = None  # None = each architecture's own (paper) size
     loss: str = "mse"  # the paper's L2 reconstruction loss
