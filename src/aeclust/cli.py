@@ -213,10 +213,6 @@ def cmd_compare(args) -> int:
 
     skip = ("command", "config", "quiet", "param", "encoder_weights")
     overrides = {k: v for k, v in vars(args).items() if k not in skip}
-    for key in ("models", "baselines"):
-        if isinstance(overrides.get(key), str):
-            text = overrides[key].strip()
-            overrides[key] = [] if text.lower() == "none" else text.split(",")
     config = make_config(args.config, CompareConfig, **overrides)
     for text in getattr(args, "param", []):  # flags win over the file
         owner, sep, rest = text.partition(":")

@@ -52,9 +52,9 @@ def compare(config: CompareConfig, progress: bool = True) -> tuple[Path, list[di
     check_out_dir(out, config.overwrite)
     specs = method_specs(config, progress)  # names are checked before any loading
     data = prepare_data(config)
+    folds = make_folds(data, config.cv, config.seed, config.group_folds)  # checks the labels
     k = config.k or len(np.unique(data.y))
     pos_label = resolve_pos_label(config.pos_label, data)
-    folds = make_folds(data, config.cv, config.seed, config.group_folds)
     for spec in specs:
         if spec.kind == "autoencoder" and spec.params["batch_size"] is None:
             spec.params["batch_size"] = default_batch_size(spec.name, len(folds[0][0]))
@@ -153,8 +153,9 @@ def method_specs(config: CompareConfig, progress: bool = False) -> list[MethodSp
 
 
 def _names(value, what: str) -> list[str]:
-    """A list of names from a list or a comma-separated string; duplicates are an error."""
-    if value is None:
+    """A list of names from a list or a comma-separated string ("none": no names);
+    duplicates are an error."""
+    if value is None or (isinstance(value, str) and value.strip().lower() == "none"):
         return []
     names = [n.strip() for n in value.split(",")] if isinstance(value, str) else list(value)
     names = [str(n) for n in names if str(n)]
@@ -166,8 +167,6 @@ def _names(value, what: str) -> list[str]:
 def prepare_data(config: CompareConfig) -> ImageSet:
     """Load the data, keep ``classes`` and draw ``max_samples`` (stratified, seeded)."""
     data = load_data(config)
-    if data.y is None:
-        make_folds(data)  # raises the error that explains why labels are needed
     if config.classes:
         classes = config.classes
         data = data.select_classes(classes.split(",") if isinstance(classes, str) else classes)
@@ -178,14 +177,7 @@ def prepare_data(config: CompareConfig) -> ImageSet:
 
 def resolve_pos_label(pos_label, data: ImageSet) -> int:
     """The label id of the positive class of the binary F1: by name or id; None = 1."""
-    if pos_label is None:
-        return 1
-    names = data.class_names or []
-    if isinstance(pos_label, str) and pos_label in names:
-        return names.index(pos_label)
-    if str(pos_label).lstrip("-").isdigit() and 0 <= int(pos_label) < len(np.unique(data.y)):
-        return int(pos_label)
-    raise ConfigError(f"pos_label {pos_label!r} is not a class; the classes are {names}.")
+    return 1 if pos_label is None else data.class_id(pos_label)
 
 
 def write_outputs(stage: Path, results, rows, summary: dict, data: ImageSet, config) -> None:

@@ -54,6 +54,20 @@ class ImageSet:
             name=self.name,
         )
 
+    def _class_names(self) -> list[str]:
+        return self.class_names or [str(k) for k in range(int(self.y.max()) + 1)]
+
+    def class_id(self, label) -> int:
+        """The label id of a class given by name (``"Shirt"``) or id (``6`` or ``"6"``)."""
+        names = self._class_names()
+        if isinstance(label, str) and label in names:
+            return names.index(label)
+        is_int = isinstance(label, int | np.integer) and not isinstance(label, bool)
+        if is_int or (isinstance(label, str) and label.strip().lstrip("-").isdigit()):
+            if 0 <= int(label) < len(names):
+                return int(label)
+        raise ConfigError(f"Unknown class {label!r}; the classes are {names}.")
+
     def select_classes(self, classes) -> ImageSet:
         """Only the items of ``classes`` (class names or label ids), relabelled 0..k-1 in the
         order given; e.g. ``select_classes(["T-shirt/top", "Shirt"])`` on Fashion-MNIST."""
@@ -62,19 +76,9 @@ class ImageSet:
                 "Selecting classes needs labels, and these data have none; give a labelled "
                 "dataset (one sub-folder per class, or y in the .npz)."
             )
-        names = self.class_names or [str(k) for k in range(int(self.y.max()) + 1)]
-        ids = []
-        for c in classes:
-            if isinstance(c, str) and c in names:
-                ids.append(names.index(c))
-            elif isinstance(c, str) and c.strip().lstrip("-").isdigit():
-                ids.append(int(c))
-            elif isinstance(c, int | np.integer) and not isinstance(c, bool):
-                ids.append(int(c))
-            else:
-                raise ConfigError(f"Unknown class {c!r}; the classes are {names}.")
-        bad = [k for k in ids if not 0 <= k < len(names)]
-        if bad or len(set(ids)) != len(ids) or len(ids) < 2:
+        names = self._class_names()
+        ids = [self.class_id(c) for c in classes]
+        if len(set(ids)) != len(ids) or len(ids) < 2:
             raise ConfigError(
                 f"Give at least two different classes among {names} (names or ids 0.."
                 f"{len(names) - 1}); got {list(classes)}."

@@ -10,7 +10,7 @@ from pathlib import Path
 from safetensors.torch import save_file
 from tqdm.auto import tqdm
 
-from .trainer import Callback, Trainer
+from .trainer import Callback, Trainer, batch_bounds
 
 log = logging.getLogger(__name__)
 
@@ -24,8 +24,7 @@ class ProgressBar(Callback):
 
     def on_train_start(self, trainer: Trainer) -> None:
         cfg = trainer.config
-        n = len(trainer.train_index)
-        per_epoch = -(-n // cfg.batch_size) - (n > cfg.batch_size and n % cfg.batch_size == 1)
+        per_epoch = len(batch_bounds(len(trainer.train_index), cfg.batch_size))
         self.bar = tqdm(total=per_epoch * cfg.epochs, desc=self.desc, unit="batch", leave=False)
 
     def on_batch_end(self, trainer: Trainer, logs: dict) -> None:

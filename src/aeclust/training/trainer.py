@@ -71,6 +71,15 @@ def resolve_device(device: str = "auto") -> torch.device:
     return dev
 
 
+def batch_bounds(n: int, size: int, training: bool = True) -> list[tuple[int, int]]:
+    """(start, stop) of each batch of ``n`` samples; in training, a last batch of a single
+    sample joins the one before it."""
+    starts = list(range(0, n, size))
+    if training and len(starts) > 1 and n - starts[-1] == 1:
+        starts.pop()
+    return list(zip(starts, [*starts[1:], n], strict=True))
+
+
 class Callback:
     """Hooks called by :class:`Trainer`; override the ones you need.
 
@@ -144,12 +153,7 @@ class Trainer:
         """
         if shuffle:
             index = index[torch.randperm(len(index), generator=generator)]
-        size = self.config.batch_size
-        starts = list(range(0, len(index), size))
-        if shuffle and len(starts) > 1 and len(index) - starts[-1] == 1:
-            starts.pop()
-        for i, start in enumerate(starts):
-            stop = starts[i + 1] if i + 1 < len(starts) else len(index)
+        for start, stop in batch_bounds(len(index), self.config.batch_size, shuffle):
             idx = index[start:stop]
             yield Batch(self.X[idx].to(self.device, non_blocking=True), idx)
 
