@@ -29,6 +29,7 @@ def make(method: str, k: int, seed: int, args) -> object:
     dec = dict(pretrain_epochs=args.pretrain_epochs, epochs=args.cluster_epochs, **joint)
     if method == "ae+kmeans":
         return AEClusterer(autoencoder="dcae", loss="bce", epochs=args.epochs, batch_size=100,
+                           augment=None,
                            clusterer="kmeans", **joint)  # fmt: skip
     if method == "dcae-kmeans":
         return DCAEKMeans(epochs=args.epochs, init=args.dcae_init,

@@ -43,9 +43,13 @@ def _table(head: list[str], groups: dict, cells) -> str:
 def pipeline_table(rows: list[dict]) -> str:
     groups: dict[tuple, list[dict]] = defaultdict(list)
     for r in rows:
-        key = r["dataset"], r["pipeline"], r.get("epochs"), r.get("batch_size", 64)
-        groups[*key, r.get("umap_epochs", 200) if "umap" in r["pipeline"] else "–"].append(r)
-    head = ["dataset", "pipeline", "epochs", "batch", "UMAP epochs", "seeds", *METRICS]
+        # rows written before augmentation and GMM restarts existed had neither (none, 1)
+        key = r["dataset"], r["pipeline"], r.get("epochs"), r.get("augment", "none")
+        key += (r.get("batch_size", 64),)
+        key += (r.get("umap_epochs", 200) if "umap" in r["pipeline"] else "–",)
+        groups[*key, r.get("gmm_n_init", 1) if "gmm" in r["pipeline"] else "–"].append(r)
+    head = ["dataset", "pipeline", "epochs", "augment", "batch", "UMAP epochs", "GMM inits"]
+    head += ["seeds", *METRICS]
     head += ["train s", "cluster s", "peak MiB"]
 
     def cells(key, group):

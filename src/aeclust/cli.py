@@ -74,6 +74,13 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--val-fraction", type=float, default=a)
     r.add_argument("--patience", type=int, default=a)
     r.add_argument(
+        "--augment",
+        default=a,
+        choices=["auto", "affine", "none"],
+        help="random shifts and rotations of the training images (autoencoder models; "
+        "default auto: on for images of 8x8 pixels or more)",
+    )
+    r.add_argument(
         "--clusterer",
         default=a,
         help="kmeans, minibatch-kmeans, gmm (default), agglomerative, hdbscan",
@@ -129,6 +136,12 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--lr", type=float, default=a)
     c.add_argument("--latent-dim", type=int, default=a, help="default: each model's own")
     c.add_argument("--loss", default=a, choices=["mse", "bce"])
+    c.add_argument(
+        "--augment",
+        default=a,
+        choices=["none", "auto", "affine"],
+        help="random shifts and rotations of the training images (default none, as the paper)",
+    )
     c.add_argument(
         "--param", action="append", default=a, metavar="MODEL:KEY=VALUE",
         help="a network parameter, e.g. --param alexnet:fc_width=1024 --param resnet:width=0.5 "

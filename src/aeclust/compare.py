@@ -134,6 +134,7 @@ def method_specs(config: CompareConfig, progress: bool = False) -> list[MethodSp
     for name in models:
         params = dict(
             autoencoder=name, epochs=config.epochs, lr=config.lr, loss=config.loss,
+            augment=config.augment,
             batch_size=config.batch_size,  # None: set from the fold size in compare()
             latent_dim=config.latent_dim, autoencoder_params=config.autoencoder_params.get(name),
             encoder_weights=config.encoder_weights.get(name), device=config.device,

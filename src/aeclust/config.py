@@ -34,6 +34,10 @@ class RunConfig:
     batch_size: int | None = None
     lr: float | None = None
     lr_schedule: str | None = None  # constant | cosine | step
+    # autoencoder models: random shifts/rotations of the training images; None = "auto"
+    # (on for images of 8x8 pixels or more); "affine", "none" or a dict of RandomAffine's
+    # shift, rotation, hflip, padding
+    augment: str | dict | None = None
     val_fraction: float | None = None
     patience: int | None = None
     encoder_weights: str | None = None  # a local state dict for the encoder (e.g. alexnet)
@@ -85,6 +89,7 @@ class CompareConfig:
     lr: float = 1e-3
     latent_dim: int | None = None  # None = each architecture's own (paper) size
     loss: str = "mse"  # the paper's L2 reconstruction loss
+    augment: str | dict | None = "none"  # the paper trains on the tiles as given; or auto
     autoencoder_params: dict = field(default_factory=dict)  # {model: {width: 0.5}}
     encoder_weights: dict = field(default_factory=dict)  # {model: path of a state dict}
     # supervised DenseNet (paper: Adam 1e-4, 30 epochs)

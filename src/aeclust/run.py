@@ -105,10 +105,11 @@ def make_estimator(config: RunConfig, n_clusters: int, **kwargs):
         **kwargs,
     )
     if config.model in METHODS:
-        if config.encoder_weights:
-            raise ConfigError(
-                f"encoder_weights applies to the autoencoder models, not to {config.model!r}."
-            )
+        for key, off in (("encoder_weights", (None,)), ("augment", (None, "none"))):
+            if getattr(config, key) not in off:
+                raise ConfigError(
+                    f"{key} applies to the autoencoder models, not to {config.model!r}."
+                )
         cls = METHODS[config.model]
         both = sorted(set(config.model_params) & set(common))
         if both:
@@ -135,8 +136,10 @@ def make_estimator(config: RunConfig, n_clusters: int, **kwargs):
             clusterer_params=config.clusterer_params or None,
             reducer_params=config.reducer_params or None,
             encoder_weights=config.encoder_weights,
+            **({} if config.augment is None else {"augment": config.augment}),
             **common,
         )
+        config.augment = est.augment
     for key in TRAINING:
         setattr(config, key, getattr(est, key))
     return est

@@ -24,7 +24,11 @@ class GMMClusterer(LatentClusterer):
         Number of components K.
     random_state : int or None
     covariance_type : {"full", "tied", "diag", "spherical"}, default="full"
-    n_init : int, default=1
+    n_init : int, default=10
+        EM runs from different k-means starts; the one with the best likelihood is kept.
+        scikit-learn's default is 1, but on UMAP-reduced codes a single start sometimes
+        merges two classes and splits a third; in our mnist5k runs ten starts scored up
+        to 0.016 ACC higher and never lower (BENCHMARKS.md), for a few seconds.
     reg_covar : float, default=1e-6
         Added to the covariance diagonals, for stability.
     max_iter : int, default=100
@@ -39,7 +43,7 @@ class GMMClusterer(LatentClusterer):
     name = "gmm"
     defaults = {
         "covariance_type": "full",
-        "n_init": 1,
+        "n_init": 10,
         "reg_covar": 1e-6,
         "max_iter": 100,
         "tol": 1e-3,

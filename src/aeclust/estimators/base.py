@@ -33,6 +33,7 @@ from ..training import (
     TrainConfig,
     Trainer,
     apply_batched,
+    build_augment,
     resolve_device,
 )
 
@@ -136,6 +137,7 @@ class DeepClusterer(ImageInputMixin, ClusterMixin, TransformerMixin, BaseEstimat
             patience=self.patience,
             seed=seed,
             device=self.device,
+            augment=build_augment(getattr(self, "augment", None), self.image_shape_),
         )
 
     def _callbacks(self, desc: str) -> list:

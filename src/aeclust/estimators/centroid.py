@@ -47,6 +47,7 @@ class CentroidClusterer(DeepClusterer):
             lr=self.lr,
             loss=self.loss,
             lr_schedule=self.lr_schedule,
+            augment=None,  # the joint methods train on the images as given
             image_shape=self.image_shape,
             autoencoder_params=self.autoencoder_params,
             device=self.device,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -37,6 +38,9 @@ class TrainConfig:
     patience: int | None = None  # stop after this many epochs without a better val loss
     seed: int = 0  # shuffling and the held-out split
     device: str = "auto"  # auto | cpu | cuda | cuda:N
+    # augment(x, generator) -> x: applied to every training batch, never to evaluation
+    # batches (e.g. aeclust.training.augment.RandomAffine)
+    augment: Callable[[Tensor, torch.Generator], Tensor] | None = None
 
     def validate(self) -> None:
         if self.epochs < 0 or self.batch_size < 1 or not self.lr > 0:
@@ -162,6 +166,8 @@ class Trainer:
         sums: dict[str, float] = {}
         n = 0
         for batch in self.batches(self.train_index, True, generator):
+            if self.config.augment is not None:
+                batch = Batch(self.config.augment(batch.x, generator), batch.index)
             out = self.loss_fn(self.model, batch)
             out = out if isinstance(out, dict) else {"loss": out}
             self.optimizer.zero_grad(set_to_none=True)
