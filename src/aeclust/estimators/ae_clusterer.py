@@ -42,8 +42,8 @@ class AEClusterer(DeepClusterer):
         ``n_clusters`` dimensions unless ``reducer_params`` sets ``n_components`` (N2D).
         UMAP's numba code is compiled in a background thread while the autoencoder trains.
     epochs : int, default=30
-        Epochs of autoencoder training. The codes keep improving for clustering long after
-        the reconstruction loss flattens (mnist5k, conv + UMAP + GMM: 0.82 ACC after 8
+        Epochs of autoencoder training. The codes keep improving for clustering after the
+        reconstruction loss has slowed down (mnist5k, conv + UMAP + GMM: 0.81 ACC after 8
         epochs, 0.93 after 30; BENCHMARKS.md).
     batch_size, lr : training of the autoencoder (Adam).
     augment : {"auto", "affine", None} or dict, default="auto"
