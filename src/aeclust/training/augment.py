@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -70,9 +70,6 @@ class RandomAffine:
         ).to(device=x.device, dtype=x.dtype)
         grid = F.affine_grid(theta, list(x.shape), align_corners=False)
         return F.grid_sample(x, grid, align_corners=False, padding_mode=self.padding)
-
-    def get_config(self) -> dict:
-        return asdict(self)
 
 
 def build_augment(spec, image_shape: tuple[int, ...]) -> RandomAffine | None:
