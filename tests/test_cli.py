@@ -67,13 +67,13 @@ def test_yaml_config_and_cli_override(tmp_path):
     assert main(["-q", "run", "--config", str(cfg), "--k", "3", "--out", str(out)]) == 0
     config = yaml.safe_load((out / "config.yaml").read_text())
     assert config["k"] == 3 and config["clusterer"] == "gmm" and config["epochs"] == 1
-    assert config["augment"] == "auto"  # resolved from AEClusterer's default
+    assert config["augment"] is None  # resolved from AEClusterer's default (off)
 
 
 def test_augment_option(tmp_path, capsys):
     out = tmp_path / "run"
-    assert main(["-q", "run", *FAST, "--epochs", "1", "--augment", "none", "--out", str(out)]) == 0
-    assert yaml.safe_load((out / "config.yaml").read_text())["augment"] == "none"
+    assert main(["-q", "run", *FAST, "--epochs", "1", "--augment", "auto", "--out", str(out)]) == 0
+    assert yaml.safe_load((out / "config.yaml").read_text())["augment"] == "auto"
     joint = ["run", "--dataset", "digits", "--model", "dec", "--augment", "affine"]
     assert main([*joint, "--out", str(tmp_path / "dec")]) == 2
     assert "augment applies to the autoencoder models" in capsys.readouterr().err

@@ -78,7 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=a,
         choices=["auto", "affine", "none"],
         help="random shifts and rotations of the training images (autoencoder models; "
-        "default auto: on for images of 8x8 pixels or more)",
+        "default none; auto: on for images of 8x8 pixels or more)",
     )
     r.add_argument(
         "--clusterer",

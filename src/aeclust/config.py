@@ -34,9 +34,9 @@ class RunConfig:
     batch_size: int | None = None
     lr: float | None = None
     lr_schedule: str | None = None  # constant | cosine | step
-    # autoencoder models: random shifts/rotations of the training images; None = "auto"
-    # (on for images of 8x8 pixels or more); "affine", "none" or a dict of RandomAffine's
-    # shift, rotation, hflip, padding
+    # autoencoder models: random shifts/rotations of the training images; None = off
+    # (AEClusterer's default); "auto" (on for images of 8x8 pixels or more), "affine",
+    # "none" or a dict of RandomAffine's shift, rotation, hflip, padding
     augment: str | dict | None = None
     val_fraction: float | None = None
     patience: int | None = None

@@ -28,7 +28,8 @@ class GMMClusterer(LatentClusterer):
         EM runs from different k-means starts; the one with the best likelihood is kept.
         scikit-learn's default is 1, but on UMAP-reduced codes a single start sometimes
         merges two classes and splits a third; in our mnist5k runs ten starts scored up
-        to 0.016 ACC higher and never lower (BENCHMARKS.md), for a few seconds.
+        to 0.016 ACC higher and never lower, for a few seconds (on fashion-mnist the
+        better likelihood was not always the better ACC; BENCHMARKS.md).
     reg_covar : float, default=1e-6
         Added to the covariance diagonals, for stability.
     max_iter : int, default=100
