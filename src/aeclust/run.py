@@ -136,10 +136,9 @@ def make_estimator(config: RunConfig, n_clusters: int, **kwargs):
             clusterer_params=config.clusterer_params or None,
             reducer_params=config.reducer_params or None,
             encoder_weights=config.encoder_weights,
-            **({} if config.augment is None else {"augment": config.augment}),
+            augment=config.augment,
             **common,
         )
-        config.augment = est.augment
     for key in TRAINING:
         setattr(config, key, getattr(est, key))
     return est
