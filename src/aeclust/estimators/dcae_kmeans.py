@@ -67,7 +67,9 @@ class DCAEKMeans(CentroidClusterer):
     K distinct codes of the untrained encoder, the Forgy method). Where we differ: Adam
     (lr 1e-3) rather than plain SGD, whose learning rate the paper does not give.
     ``init="kmeans"`` instead trains on E1 alone for ``warmup_epochs`` and starts from
-    k-means (k-means++, 10 inits) on the codes, which users usually prefer.
+    k-means (k-means++, 10 inits) on the codes, which users usually prefer: on mnist5k
+    (50 epochs in all, 3 seeds) it gave ACC 0.577 against 0.504 from random centres, and
+    AE + k-means on the same network 0.570 (BENCHMARKS.md).
 
     Parameters
     ----------
