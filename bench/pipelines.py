@@ -35,7 +35,7 @@ def main(argv=None) -> None:
     parser.add_argument("--epochs", type=int, default=None, help="default: AEClusterer's 30")
     parser.add_argument(
         "--augment", default=None, choices=["auto", "affine", "none"],
-        help="default: AEClusterer's auto (random shifts and rotations)",
+        help="default: AEClusterer's none (auto: random shifts and rotations)",
     )  # fmt: skip
     parser.add_argument(
         "--gmm-n-init", type=int, nargs="+", default=None,
@@ -75,7 +75,7 @@ def main(argv=None) -> None:
                     scores = evaluate(data.y, labels)
                     row = {
                         "dataset": name, "pipeline": pipeline, "seed": seed, "n": len(data),
-                        "epochs": est.epochs, "augment": est.augment,
+                        "epochs": est.epochs, "augment": est.augment or "none",
                         "batch_size": args.batch_size,
                         **({"umap_epochs": args.umap_epochs} if args.umap_epochs else {}),
                         **({"gmm_n_init": clusterer.get_config()["params"]["n_init"]}
