@@ -337,6 +337,20 @@ def test_folder_empty_class_is_skipped_with_warning(tmp_path):
     assert images.class_names == ["cat", "dog"] and images.y.tolist() == [0, 1]
 
 
+def test_folder_with_a_stray_top_level_image_warns(tmp_path):
+    for name in ["cat/a.png", "cat/b.png", "dog/c.png", "stray.png"]:
+        save_image(tmp_path / name)
+    with pytest.warns(
+        UserWarning, match=r"1 image\(s\) lie directly in the folder \('stray.png'\)"
+    ):
+        images = load_folder(tmp_path)
+    assert images.y is None and len(images) == 4
+    (tmp_path / "stray.png").unlink()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a clean class layout warns about nothing
+        assert load_folder(tmp_path).class_names == ["cat", "dog"]
+
+
 # ---- arrays ----------------------------------------------------------------------------
 
 
@@ -350,14 +364,20 @@ def test_npy_shapes_and_ranges(tmp_path):
     }
     for name, (array, shape) in cases.items():
         np.save(tmp_path / f"{name}.npy", array)
-        images = load_array(tmp_path / f"{name}.npy")
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            images = load_array(tmp_path / f"{name}.npy")
+        assert bool(caught) == (name == "nchw"), name  # values outside [0, 1] are flagged
         assert images.X.shape == shape and images.X.dtype == np.float32, name
         assert images.X.flags.c_contiguous and images.y is None
-    assert load_array(tmp_path / "nchw.npy").X.max() > 1
+    with pytest.warns(UserWarning, match=r"values from 0.00\d+ to 6.9\d+, not pixel"):
+        assert load_array(tmp_path / "nchw.npy").X.max() > 1
     nhwc = load_array(tmp_path / "nhwc.npy").X
     np.testing.assert_allclose(nhwc[1, 2, 3, 4], cases["nhwc"][0][1, 3, 4, 2], rtol=1e-6)
     np.save(tmp_path / "u8.npy", np.full((2, 1, 3, 3), 255, np.uint8))
     assert load_array(tmp_path / "u8.npy").X.max() == 1.0
+    np.save(tmp_path / "u16.npy", np.array([0, 65535, 13107], np.uint16).reshape(1, 1, 1, 3))
+    np.testing.assert_allclose(load_array(tmp_path / "u16.npy").X.ravel(), [0, 1, 0.2])
 
 
 def test_flat_vectors_need_image_shape(tmp_path):
@@ -428,7 +448,8 @@ def test_idx_round_trip(tmp_path):
     floats = rng.random((2, 3, 3)) * 4
     write_idx(tmp_path / "f.idx", floats, code=0x0D)
     assert read_idx(tmp_path / "f.idx").dtype == np.dtype("float32")
-    np.testing.assert_allclose(load_idx(tmp_path / "f.idx").X[:, 0], floats, rtol=1e-6)
+    with pytest.warns(UserWarning, match="not pixel intensities in"):
+        np.testing.assert_allclose(load_idx(tmp_path / "f.idx").X[:, 0], floats, rtol=1e-6)
 
 
 def test_idx_errors(tmp_path):

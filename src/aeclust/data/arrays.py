@@ -9,7 +9,8 @@ Array shapes accepted by both loaders (see :func:`as_images`):
 - (N, D) flat vectors: reshaped to ``image_shape`` when given, else to 1 x s x s when
   D = s * s is a perfect square.
 
-Values are kept as given, except uint8 data, which is divided by 255.
+Values are kept as given, except uint8 and uint16 data, which are divided by 255 and
+65535 (as the folder loader does); other values outside [0, 1] are kept with a warning.
 """
 
 from __future__ import annotations
@@ -59,7 +60,7 @@ def as_images(X: np.ndarray, image_shape=None, source: str = "the array") -> np.
         image_shape = (1, side, side)
     if X.ndim == 4 and X.shape[1] not in (1, 3, 4) and X.shape[3] in (1, 3, 4):
         X = X.transpose(0, 3, 1, 2)  # (N, H, W, C) -> (N, C, H, W)
-    scale = X.dtype == np.uint8
+    scale = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}.get(X.dtype)
     images = to_images(X, image_shape=image_shape if X.ndim == 2 else None)
     if image_shape is not None and X.ndim > 2:
         expected = tuple(int(s) for s in image_shape)
@@ -72,7 +73,15 @@ def as_images(X: np.ndarray, image_shape=None, source: str = "the array") -> np.
             )
     images = np.ascontiguousarray(images)
     if scale:
-        images /= 255.0
+        images /= scale
+    elif images.size and (images.min() < 0 or images.max() > 1):
+        warnings.warn(
+            f"{source} holds values from {images.min():.4g} to {images.max():.4g}, not pixel "
+            "intensities in [0, 1]; they are used as given. The BCE loss needs [0, 1], and "
+            "the pictures of the report assume it: divide by the maximum (e.g. X / 255) if "
+            "these are 8-bit pixels.",
+            stacklevel=2,
+        )
     return images
 
 
@@ -92,8 +101,9 @@ def load_array(path: str | os.PathLike, *, image_shape=None) -> ImageSet:
     Returns
     -------
     ImageSet
-        ``X`` float32 (N, C, H, W), values as stored (uint8 divided by 255); ``y`` int64
-        (string labels are encoded in sorted order and kept as ``class_names``).
+        ``X`` float32 (N, C, H, W), values as stored (uint8 divided by 255, uint16 by
+        65535); ``y`` int64 (string labels are encoded in sorted order and kept as
+        ``class_names``).
     """
     path = _existing_file(path)
     suffix = path.suffix.lower()

@@ -149,6 +149,7 @@ def load_folder(
     if layout == "auto":
         layout = detect_layout(files)
         logger.info("Reading '%s' with layout %r.", root, layout)
+        _warn_mixed_depths(files, layout)
     files, label_depth = _select(files, layout, recursive, root)
 
     # Two passes: headers first (modes and sizes fix the array shape), then pixels. Files
@@ -308,6 +309,21 @@ def _decode(path: Path, out: np.ndarray, size: tuple[int, int]) -> None:
         pixels = np.asarray(im)  # uint8, (H, W) or (H, W, 3)
     out[:] = pixels if channels == 1 else pixels.transpose(2, 0, 1)
     out /= 255.0
+
+
+def _warn_mixed_depths(files: list[str], layout: str) -> None:
+    """Warn when a few top-level images made a folder of class folders read as unlabelled."""
+    top = [f for f in files if "/" not in f]
+    if layout == "flat" and len(top) < len(files):
+        listed = ", ".join(f"'{f}'" for f in top[:_MAX_LISTED])
+        more = f" and {len(top) - _MAX_LISTED} more" if len(top) > _MAX_LISTED else ""
+        warnings.warn(
+            f"{len(top)} image(s) lie directly in the folder ({listed}{more}) beside "
+            f"{len(files) - len(top)} in sub-folders, so all are read as one unlabelled set "
+            "and the sub-folder names are not used as labels. To label the images by "
+            "sub-folder, move those top-level images into one or delete them.",
+            stacklevel=3,
+        )
 
 
 def _warn_empty_dirs(dirs: list[str], files: list[str], depth: int, recursive: bool) -> None:
