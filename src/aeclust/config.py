@@ -72,11 +72,11 @@ class CompareConfig:
     image_size: int | list[int] | None = None
     color: str = "auto"
     skip_bad: bool = False
-    classes: list | None = None  # keep only these classes (names or ids), e.g. [0, 6]
+    classes: list | str | None = None  # keep only these classes (names or ids): [0, 6] or "0,6"
     max_samples: int | None = None  # stratified sample of at most this many images
     # what to compare
-    models: list = field(default_factory=lambda: list(PAPER_MODELS))
-    baselines: list = field(default_factory=lambda: ["kmeans", "densenet"])
+    models: list | str = field(default_factory=lambda: list(PAPER_MODELS))  # or "fc,resnet"
+    baselines: list | str = field(default_factory=lambda: ["kmeans", "densenet"])
     # protocol
     cv: int = 5  # folds
     group_folds: bool = True  # keep each group (patient) on one side, when groups are known
@@ -148,7 +148,57 @@ def make_config(yaml_path=None, cls: type = RunConfig, **overrides):
                 values[f.name] = {}
             elif not isinstance(values[f.name], dict):
                 raise ConfigError(f"'{f.name}' must be a mapping, e.g. {{n_init: 10}}.")
+        elif f.name in values:
+            values[f.name] = coerce(f.name, values[f.name], f.type)
     return cls(**values)
+
+
+TRUE, FALSE = ("true", "yes", "on", "1"), ("false", "no", "off", "0")
+KIND_NAMES = {
+    "int": "a whole number", "float": "a number", "bool": "true or false", "str": "a string",
+    "list": "a list", "dict": "a mapping", "None": "empty",
+}  # fmt: skip
+
+
+def coerce(name: str, value, annotation: str):
+    """``value`` as the type ``annotation`` (a field's type, e.g. "int | None") allows, or
+    raise :class:`ConfigError`. YAML reads ``1e-3`` as a string, so numbers written as
+    strings are accepted, as are "true"/"false"; 2.0 becomes 2 where a whole number is needed.
+    """
+    kinds = [k.strip().split("[")[0] for k in annotation.split("|")]
+    for kind in kinds:
+        ok, converted = _convert(kind, value)
+        if ok:
+            return converted
+    wanted = " or ".join(KIND_NAMES.get(k, k) for k in kinds)
+    raise ConfigError(f"The setting '{name}' must be {wanted}; got {value!r}.")
+
+
+def _convert(kind: str, value) -> tuple[bool, object]:
+    """(True, ``value`` as ``kind``), or (False, None) when it is not one."""
+    if kind == "None":
+        return value is None, None
+    if kind == "bool":
+        text = str(value).strip().lower()
+        return text in TRUE + FALSE, text in TRUE
+    if kind == "str" and isinstance(value, str | os.PathLike):
+        return True, str(value)
+    if kind == "list" and isinstance(value, list | tuple):
+        return True, list(value)
+    if kind == "dict" and isinstance(value, dict):
+        return True, value
+    if kind in ("int", "float") and isinstance(value, int | float | str):
+        try:
+            number = float(value)
+        except ValueError:
+            return False, None
+        if isinstance(value, bool):
+            return False, None
+        if kind == "float":
+            return True, number
+        if number.is_integer():
+            return True, int(number)
+    return False, None
 
 
 def write_yaml(config, path: str | os.PathLike) -> None:

@@ -87,11 +87,11 @@ def clusterer_from_state(
 def build_reducer(
     name: str | None, n_components: int = 10, random_state: int | None = 0, **params: Any
 ) -> UMAPReducer | None:
-    """An unfitted reducer, or None when ``name`` is None (no reduction).
+    """An unfitted reducer, or None when ``name`` is None or "none" (no reduction).
 
     Parameters
     ----------
-    name : {"umap", None}
+    name : {"umap", "none", None}
     n_components : int, default=10
         Size of the reduced codes.
     random_state : int or None, default=0
@@ -100,9 +100,9 @@ def build_reducer(
         Extra UMAP parameters: n_neighbors (20), min_dist (0.0), metric ("euclidean"),
         n_epochs, learning_rate, spread.
     """
-    if name is None:
+    if name is None or name == "none":
         return None
-    cls = _REDUCERS[check_choice("reducer", name, REDUCERS)]
+    cls = _REDUCERS[check_choice("reducer", name, (*REDUCERS, "none"))]
     if isinstance(n_components, bool) or not isinstance(n_components, int | np.integer):
         raise ConfigError(f"n_components must be a positive integer; got {n_components!r}.")
     if n_components < 1:
