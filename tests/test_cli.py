@@ -35,7 +35,8 @@ def test_run_writes_everything(run_dir):
     config = yaml.safe_load((run_dir / "config.yaml").read_text())
     assert config["epochs"] == 2 and config["k"] == 10 and config["reducer"] is None
     rows = list(csv.DictReader(open(run_dir / "assignments.csv")))
-    assert len(rows) == 1797 and set(rows[0]) == {"index", "cluster", "label"}
+    assert len(rows) == 1797 and set(rows[0]) == {"index", "cluster", "label", "class"}
+    assert all(r["class"] == r["label"] for r in rows)  # digits are named by their digit
     assert np.load(run_dir / "embeddings.npy").shape == (1797, 10)
     assert len(json.loads((run_dir / "history.json").read_text())) == 2
     assert not [p for p in run_dir.parent.iterdir() if p.name.startswith(".")]
@@ -91,6 +92,7 @@ def test_augment_option(tmp_path, capsys):
             "dcae-kmeans",
         ),
         (["--clusterer", "dbscan"], "hdbscan"),
+        (["--reducer", "tsne"], "choose one of umap, none"),
         (["--k", "1"], "at least 2"),
         (["--k", "5000"], "larger than the number of samples"),
     ],
@@ -120,6 +122,102 @@ def test_out_is_a_file(tmp_path, capsys):
 def test_existing_run_dir_needs_overwrite(run_dir, capsys):
     assert main(["run", *FAST, "--out", str(run_dir)]) == 2
     assert "--overwrite" in capsys.readouterr().err
+
+
+def test_overwrite_replaces_only_earlier_aeclust_outputs(tmp_path, capsys, monkeypatch):
+    out = tmp_path / "run"
+    assert main(["-q", "run", *FAST, "--epochs", "1", "--out", str(out)]) == 0
+    assert (out / ".aeclust").is_file()
+    assert main(["-q", "run", *FAST, "--epochs", "1", "--out", str(out), "--overwrite"]) == 0
+    # a folder aeclust did not write, one that holds the input data, the current folder
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / "thesis.txt").write_text("keep me")
+    np.save(out / "x.npy", np.random.default_rng(0).random((20, 1, 8, 8)))
+    here = tmp_path / "here"
+    here.mkdir()
+    monkeypatch.chdir(here)
+    cases = [
+        (["--out", str(notes)], "was not written by aeclust"),
+        (["--data", str(out / "x.npy"), "--out", str(out)], "holds the input"),
+        (["--out", "."], "is the current directory"),
+    ]
+    for args, message in cases:
+        assert main(["-q", "run", *FAST, *args, "--overwrite"]) == 2
+        assert message in capsys.readouterr().err
+    assert (notes / "thesis.txt").read_text() == "keep me" and (out / "x.npy").is_file()
+
+
+def test_run_files_are_readable_by_others(run_dir):
+    assert run_dir.stat().st_mode & 0o777 == 0o755
+    for name in ("model.safetensors", "checkpoint.safetensors", "report.html"):
+        assert (run_dir / name).stat().st_mode & 0o777 == 0o644, name
+
+
+def test_loaded_run_model_can_be_refit(run_dir):
+    from sklearn.datasets import load_digits
+
+    from aeclust import AEClusterer
+
+    est = AEClusterer.load(run_dir)
+    assert est.checkpoint is None  # not the staging path, which is gone
+    X = (load_digits().images[:60, None] / 16).astype(np.float32)
+    assert len(est.set_params(epochs=1, verbose=False).fit(X).labels_) == 60
+
+
+def test_predict_resizes_and_recolours_new_images(tmp_path):
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    train, new = tmp_path / "train", tmp_path / "new"
+    for i in range(24):
+        (train / f"c{i % 3}").mkdir(parents=True, exist_ok=True)
+        pixels = rng.integers(0, 256, (12, 12, 3), dtype=np.uint8)
+        Image.fromarray(pixels).save(train / f"c{i % 3}" / f"{i}.png")
+    new.mkdir()
+    for i in range(5):  # grayscale and another size
+        Image.fromarray(rng.integers(0, 256, (20, 16), dtype=np.uint8)).save(new / f"{i}.png")
+    run = tmp_path / "run"
+    args = ["--model", "mlp", "--clusterer", "kmeans", "--reducer", "none", "--epochs", "1"]
+    assert main(["-q", "run", "--data", str(train), *args, "--out", str(run)]) == 0
+    assert main(["-q", "predict", "--run", str(run), "--data", str(new)]) == 0
+    rows = list(csv.DictReader(open(run / "predict-new" / "assignments.csv")))
+    assert len(rows) == 5 and {r["cluster"] for r in rows} <= {"0", "1", "2"}
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("epochs: two", "The setting 'epochs' must be a whole number or empty; got 'two'"),
+        ("epochs: 1.5", "must be a whole number"),
+        ("compare: maybe", "The setting 'compare' must be true or false"),
+        ("lr: true", "The setting 'lr' must be a number"),
+    ],
+)
+def test_yaml_values_of_the_wrong_type(tmp_path, capsys, text, message):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(f"dataset: digits\n{text}\n")
+    assert main(["run", "--config", str(cfg), "--out", str(tmp_path / "r")]) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()
+
+
+def test_yaml_numbers_written_as_yaml_reads_them(tmp_path):
+    from aeclust.config import make_config
+
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("lr: 1e-3\nbatch_size: 1.28e2\nval_fraction: '0.1'\nskip_bad: 'false'\n")
+    config = make_config(cfg)  # PyYAML reads 1e-3 as a string
+    assert (config.lr, config.batch_size, config.val_fraction) == (0.001, 128, 0.1)
+    assert config.skip_bad is False and isinstance(config.batch_size, int)
+
+
+def test_joint_method_rejects_clusterer_settings(tmp_path, capsys):
+    out = tmp_path / "dec"
+    assert main(["run", "--dataset", "digits", "--model", "dec", "--clusterer", "kmeans",
+                 "--out", str(out)]) == 2  # fmt: skip
+    assert "clusterer applies to the autoencoder models, not to 'dec'" in capsys.readouterr().err
+    assert not out.exists()
 
 
 def test_bad_images_in_folder(tmp_path, capsys):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import warnings
 from pathlib import Path
 
 import yaml
@@ -175,6 +176,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(message)s")
+    formatwarning, warnings.formatwarning = warnings.formatwarning, _format_warning
     try:
         if args.command == "run":
             return cmd_run(args)
@@ -189,6 +191,13 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("aeclust: interrupted; nothing was written.", file=sys.stderr)
         return 130
+    finally:
+        warnings.formatwarning = formatwarning
+
+
+def _format_warning(message, category, filename, lineno, line=None) -> str:
+    """Warnings as one line for the user, without Python's file name and source line."""
+    return f"aeclust: warning: {message}\n"
 
 
 def cmd_run(args) -> int:

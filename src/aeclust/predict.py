@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .config import RunConfig, make_config
 from .data import load_dataset
 from .errors import DataError
 from .estimators import DeepClusterer
@@ -19,12 +18,11 @@ def predict_run(run_dir, data: str, out=None, overwrite: bool = False, skip_bad:
     if not run_dir.is_dir():
         raise DataError(f"The run directory '{run_dir}' does not exist.")
     est = DeepClusterer.load(run_dir)
-    config = RunConfig()
-    if (run_dir / "config.yaml").is_file():  # resize and colour new images as in training
-        config = make_config(run_dir / "config.yaml")
-    images = load_dataset(data, image_size=config.image_size, color=config.color, skip_bad=skip_bad)
-    out = Path(out) if out else run_dir / f"predict-{Path(str(data)).stem}"
-    check_out_dir(out, overwrite)
+    channels, height, width = est.image_shape_  # new images take the model's shape
+    color = {1: "gray", 3: "rgb"}.get(channels, "auto")
+    out = Path(out) if out else run_dir / f"predict-{Path(str(data)).name}"
+    check_out_dir(out, overwrite, [data, run_dir])
+    images = load_dataset(data, image_size=(height, width), color=color, skip_bad=skip_bad)
     clusters = est.predict(images.X)
     metrics = evaluate(images.y, clusters) if images.y is not None else {}
     with staged_dir(out) as stage:

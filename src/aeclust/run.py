@@ -35,16 +35,41 @@ log = logging.getLogger(__name__)
 def default_out(config: RunConfig) -> Path:
     source = Path(config.data).stem if config.data else config.dataset
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    return Path("runs") / f"{source}-{config.model}-{config.clusterer}-{stamp}"
+    clusterer = "" if config.model in METHODS else f"-{config.clusterer}"
+    return Path("runs") / f"{source}-{config.model}{clusterer}-{stamp}"
 
 
-def check_out_dir(out: Path, overwrite: bool) -> None:
+MARKER = ".aeclust"  # written into every output directory; --overwrite replaces only these
+
+
+def check_out_dir(out: Path, overwrite: bool, inputs=()) -> None:
+    """Raise unless ``out`` can become an output directory: new, empty, or (with
+    ``overwrite``) an earlier aeclust output that holds none of ``inputs`` (data, runs)."""
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out '{out}' is a file; give a directory path for the run.")
-    if out.is_dir() and any(out.iterdir()) and not overwrite:
+    target = out.resolve()
+    if target == Path.cwd() or target in Path.cwd().parents:
+        raise ConfigError(
+            f"--out '{out}' is the current directory or holds it; give a new sub-directory, "
+            "e.g. --out runs/first."
+        )
+    if not (out.is_dir() and any(out.iterdir())):
+        return
+    if not overwrite:
         raise ConfigError(
             f"The run directory '{out}' exists and is not empty; choose another --out or "
             "pass --overwrite to replace it."
+        )
+    for path in map(Path, inputs):
+        if path.exists() and (path.resolve() == target or target in path.resolve().parents):
+            raise ConfigError(
+                f"--overwrite would delete '{out}', which holds the input '{path}'; choose "
+                "another --out."
+            )
+    if not (out / MARKER).is_file():
+        raise ConfigError(
+            f"'{out}' was not written by aeclust (it has no {MARKER} file), so --overwrite "
+            "will not delete it; choose another --out, or empty it yourself."
         )
 
 
@@ -55,6 +80,8 @@ def staged_dir(out: Path):
     stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
     try:
         yield stage
+        (stage / MARKER).write_text(f"written by aeclust {version('aeclust')}\n")
+        stage.chmod(0o755)  # mkdtemp makes it private (0o700), unlike a normal directory
     except BaseException:
         shutil.rmtree(stage, ignore_errors=True)
         raise
@@ -105,10 +132,15 @@ def make_estimator(config: RunConfig, n_clusters: int, **kwargs):
         **kwargs,
     )
     if config.model in METHODS:
-        for key, off in (("encoder_weights", (None,)), ("augment", (None, "none"))):
+        unused = {  # setting: the values that mean "not used"
+            "encoder_weights": (None,), "augment": (None, "none"), "clusterer": ("gmm",),
+            "reducer": ("umap", None), "clusterer_params": ({},), "reducer_params": ({},),
+        }  # fmt: skip
+        for key, off in unused.items():
             if getattr(config, key) not in off:
                 raise ConfigError(
-                    f"{key} applies to the autoencoder models, not to {config.model!r}."
+                    f"{key} applies to the autoencoder models, not to {config.model!r}, "
+                    "which clusters inside the network; drop it."
                 )
         cls = METHODS[config.model]
         both = sorted(set(config.model_params) & set(common))
@@ -157,7 +189,7 @@ def versions() -> dict:
 def run(config: RunConfig, progress: bool = True) -> tuple[Path, dict]:
     """Run the pipeline of ``config``; returns the run directory and the metrics."""
     out = Path(config.out) if config.out else default_out(config)
-    check_out_dir(out, config.overwrite)
+    check_out_dir(out, config.overwrite, [config.data] if config.data else [])
     data = load_data(config)
     k = config.k
     if k is None:
@@ -186,6 +218,7 @@ def run(config: RunConfig, progress: bool = True) -> tuple[Path, dict]:
             timings={**est.timings_, "score": time.perf_counter() - t0},
             versions=versions(),
         )
+        est.set_params(checkpoint=None)  # the staging path dies; a refit writes nowhere
         reference = None
         if config.model in METHODS and config.compare:
             reference = fit_reference(est, data, metrics, progress)
@@ -202,7 +235,8 @@ def fit_reference(est, data: ImageSet, metrics: dict, progress: bool):
     Z = ref.transform(data.X)
     metrics["timings"]["reference"] = time.perf_counter() - t0
     metrics["without_clustering_loss"] = {
-        "model": f"{ref.autoencoder} + k-means, {ref.epochs} epochs of reconstruction loss",
+        "model": f"{ref.autoencoder} + k-means, {ref.epochs} epoch{'s' * (ref.epochs != 1)} "
+        "of reconstruction loss",
         **evaluate(data.y, ref.labels_),
     }
     return Z, ref.labels_
@@ -225,13 +259,14 @@ def write_outputs(
 
 
 def write_assignments(path: Path, clusters, data: ImageSet) -> None:
-    """index, name (if known), cluster, label (if known) for every item."""
+    """index, name (if known), cluster, label and its class name (if known) for every item."""
     header = ["index"] + (["name"] if data.names else []) + ["cluster"]
-    header += ["label"] if data.y is not None else []
+    header += ["label", "class"] if data.y is not None else []
+    classes = data.label_names() if data.y is not None else []
     with open(path, "w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(header)
         for i, c in enumerate(clusters):
             row = [i] + ([data.names[i]] if data.names else []) + [int(c)]
-            row += [int(data.y[i])] if data.y is not None else []
+            row += [int(data.y[i]), classes[data.y[i]]] if data.y is not None else []
             writer.writerow(row)

@@ -1,4 +1,5 @@
-"""Load pretrained encoder weights from a local file into an autoencoder's ``encoder``.
+"""Weight files: write safetensors files; load pretrained encoder weights from a local
+file into an autoencoder's ``encoder``.
 
 Reads ``.safetensors`` files, or torch files through ``torch.load(weights_only=True)``,
 which loads tensors and plain containers but never runs pickled code. Nothing is downloaded.
@@ -7,10 +8,12 @@ which loads tensors and plain containers but never runs pickled code. Nothing is
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Mapping
 from pathlib import Path
 
 import torch
+from safetensors.torch import save_file
 from torch import nn
 
 from .errors import ModelFileError
@@ -18,6 +21,16 @@ from .errors import ModelFileError
 logger = logging.getLogger(__name__)
 
 MAX_NAMED = 10  # offending keys named in an error message
+
+
+def write_safetensors(tensors: dict, path: str | os.PathLike, metadata: dict) -> None:
+    """Save ``tensors`` to ``path`` through a temporary file and :func:`os.replace`, so the
+    file is never half-written; readable by all (0o644), where safetensors makes it 0o600."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    save_file(tensors, str(tmp), metadata=metadata)
+    os.chmod(tmp, 0o644)
+    os.replace(tmp, path)
 
 
 def _is_safetensors(path: Path) -> bool:

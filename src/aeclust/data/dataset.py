@@ -54,12 +54,13 @@ class ImageSet:
             name=self.name,
         )
 
-    def _class_names(self) -> list[str]:
+    def label_names(self) -> list[str]:
+        """The name of every label id: ``class_names``, or the ids as strings."""
         return self.class_names or [str(k) for k in range(int(self.y.max()) + 1)]
 
     def class_id(self, label) -> int:
         """The label id of a class given by name (``"Shirt"``) or id (``6`` or ``"6"``)."""
-        names = self._class_names()
+        names = self.label_names()
         if isinstance(label, str) and label in names:
             return names.index(label)
         is_int = isinstance(label, int | np.integer) and not isinstance(label, bool)
@@ -76,7 +77,7 @@ class ImageSet:
                 "Selecting classes needs labels, and these data have none; give a labelled "
                 "dataset (one sub-folder per class, or y in the .npz)."
             )
-        names = self._class_names()
+        names = self.label_names()
         ids = [self.class_id(c) for c in classes]
         if len(set(ids)) != len(ids) or len(ids) < 2:
             raise ConfigError(

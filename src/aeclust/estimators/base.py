@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 from sklearn.base import BaseEstimator, ClusterMixin, TransformerMixin
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
@@ -36,6 +36,7 @@ from ..training import (
     build_augment,
     resolve_device,
 )
+from ..weights import write_safetensors
 
 FORMAT = "aeclust-model"
 FORMAT_VERSION = 1
@@ -82,7 +83,9 @@ class ImageInputMixin:
         if tuple(X.shape[1:]) != self.image_shape_:
             raise DataError(
                 f"Images of shape {tuple(X.shape[1:])} do not match the shape the model was "
-                f"trained on, {self.image_shape_}; resize them (e.g. --image-size) first."
+                f"trained on, {self.image_shape_}; resize them to (H, W) = "
+                f"{self.image_shape_[1:]} first, e.g. load_dataset(path, image_size="
+                f"{self.image_shape_[1:]}) (aeclust predict does this itself)."
             )
         return X
 
@@ -267,10 +270,9 @@ def write_model_files(
         "aeclust_version": aeclust_version(),
         **meta,
     }
-    tmp_w, tmp_m = path / (WEIGHTS_FILE + ".tmp"), path / (META_FILE + ".tmp")
-    save_file(tensors, str(tmp_w), metadata={"format": FORMAT})
+    tmp_m = path / (META_FILE + ".tmp")
     tmp_m.write_text(json.dumps(meta, indent=1))
-    os.replace(tmp_w, path / WEIGHTS_FILE)
+    write_safetensors(tensors, path / WEIGHTS_FILE, metadata={"format": FORMAT})
     os.replace(tmp_m, path / META_FILE)
     return path
 

@@ -7,9 +7,9 @@ import logging
 import os
 from pathlib import Path
 
-from safetensors.torch import save_file
 from tqdm.auto import tqdm
 
+from ..weights import write_safetensors
 from .trainer import Callback, Trainer, batch_bounds
 
 log = logging.getLogger(__name__)
@@ -54,9 +54,7 @@ class Checkpoint(Callback):
             state = {
                 k: v.detach().cpu().contiguous() for k, v in trainer.model.state_dict().items()
             }
-            tmp = self.path.with_name(self.path.name + ".tmp")
-            save_file(state, str(tmp), metadata={"epoch": str(epoch)})
-            os.replace(tmp, self.path)
+            write_safetensors(state, self.path, metadata={"epoch": str(epoch)})
 
 
 class EarlyStopping(Callback):
