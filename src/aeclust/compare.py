@@ -49,7 +49,7 @@ def default_batch_size(model: str, n_train: int) -> int:
 def compare(config: CompareConfig, progress: bool = True) -> tuple[Path, list[dict]]:
     """Run the comparison of ``config``; returns the output directory and the ranked table."""
     out = Path(config.out) if config.out else default_out(config)
-    check_out_dir(out, config.overwrite)
+    check_out_dir(out, config.overwrite, [config.data])
     specs = method_specs(config, progress)  # names are checked before any loading
     data = prepare_data(config)
     folds = make_folds(data, config.cv, config.seed, config.group_folds)  # checks the labels

@@ -44,7 +44,8 @@ MARKER = ".aeclust"  # written into every output directory; --overwrite replaces
 
 def check_out_dir(out: Path, overwrite: bool, inputs=()) -> None:
     """Raise unless ``out`` can become an output directory: new, empty, or (with
-    ``overwrite``) an earlier aeclust output that holds none of ``inputs`` (data, runs)."""
+    ``overwrite``) an earlier aeclust output that holds none of the paths ``inputs`` (the
+    data, a run; None entries and dataset names are ignored)."""
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out '{out}' is a file; give a directory path for the run.")
     target = out.resolve()
@@ -60,7 +61,7 @@ def check_out_dir(out: Path, overwrite: bool, inputs=()) -> None:
             f"The run directory '{out}' exists and is not empty; choose another --out or "
             "pass --overwrite to replace it."
         )
-    for path in map(Path, inputs):
+    for path in (Path(p) for p in inputs if p):
         if path.exists() and (path.resolve() == target or target in path.resolve().parents):
             raise ConfigError(
                 f"--overwrite would delete '{out}', which holds the input '{path}'; choose "
@@ -189,7 +190,7 @@ def versions() -> dict:
 def run(config: RunConfig, progress: bool = True) -> tuple[Path, dict]:
     """Run the pipeline of ``config``; returns the run directory and the metrics."""
     out = Path(config.out) if config.out else default_out(config)
-    check_out_dir(out, config.overwrite, [config.data] if config.data else [])
+    check_out_dir(out, config.overwrite, [config.data])
     data = load_data(config)
     k = config.k
     if k is None:
