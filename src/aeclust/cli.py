@@ -17,6 +17,7 @@ import yaml
 from .errors import AeclustError
 
 EXIT_USER_ERROR = 2
+OVERWRITE_HELP = "replace --out when it holds an earlier aeclust output"
 
 
 def _size(text: str):
@@ -99,7 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--seed", type=int, default=a)
     r.add_argument("--device", default=a, help="auto, cpu or cuda")
     r.add_argument("--out", default=a, metavar="DIR", help="run directory to write")
-    r.add_argument("--overwrite", action="store_true", default=a, help="replace --out if it exists")
+    r.add_argument("--overwrite", action="store_true", default=a, help=OVERWRITE_HELP)
 
     c = sub.add_parser(
         "compare",
@@ -160,13 +161,13 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--seed", type=int, default=a)
     c.add_argument("--device", default=a, help="auto, cpu or cuda")
     c.add_argument("--out", default=a, metavar="DIR", help="output directory to write")
-    c.add_argument("--overwrite", action="store_true", default=a, help="replace --out if it exists")
+    c.add_argument("--overwrite", action="store_true", default=a, help=OVERWRITE_HELP)
 
     p = sub.add_parser("predict", help="assign new images with a saved run")
     p.add_argument("--run", required=True, metavar="DIR", help="a directory `aeclust run` wrote")
     p.add_argument("--data", required=True, metavar="PATH", help="dataset name or path")
     p.add_argument("--out", metavar="DIR", help="default: RUN/predict-<data>")
-    p.add_argument("--overwrite", action="store_true")
+    p.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
     p.add_argument("--skip-bad", action="store_true")
 
     sub.add_parser("datasets", help="list the built-in datasets and whether they are installed")

@@ -188,11 +188,11 @@ def _convert(kind: str, value) -> tuple[bool, object]:
     if kind == "dict" and isinstance(value, dict):
         return True, value
     if kind in ("int", "float") and isinstance(value, int | float | str):
+        if isinstance(value, bool):  # YAML's true is not the number 1
+            return False, None
         try:
             number = float(value)
         except ValueError:
-            return False, None
-        if isinstance(value, bool):
             return False, None
         if kind == "float":
             return True, number
