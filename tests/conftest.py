@@ -1,6 +1,10 @@
+import sys
+
 import numpy as np
 import pytest
 from sklearn.datasets import load_digits
+
+from aeclust.data import DATASETS
 
 
 @pytest.fixture(scope="session")
@@ -9,3 +13,51 @@ def digits_small():
     d = load_digits()
     X = (d.images[:300] / 16.0).astype(np.float32)[:, None]
     return X, d.target[:300]
+
+
+@pytest.fixture(params=["as-installed", "hidden"])
+def optional_datasets(request, tmp_path_factory, monkeypatch):
+    """Run a test twice: with the optional datasets this machine has, and as on a new
+    machine, which has none (Fashion-MNIST's folder is empty, scikit-image cannot be
+    imported). A developer's machine with ``dataset-fashion-mnist`` then still tests what a
+    user without it sees."""
+    if request.param == "hidden":
+        hide_optional_datasets(monkeypatch, tmp_path_factory.mktemp("no-fashion-mnist"))
+    return request.param
+
+
+@pytest.fixture
+def hidden_datasets(monkeypatch, tmp_path):
+    """The optional datasets hidden, as on a new machine (one variant of the above)."""
+    hide_optional_datasets(monkeypatch, tmp_path)
+
+
+def hide_optional_datasets(monkeypatch, empty_dir) -> None:
+    """Make Fashion-MNIST and scikit-image (ihc-tiles) unavailable, as on a new machine."""
+    monkeypatch.setenv("AECLUST_FASHION_MNIST_DIR", str(empty_dir))
+    monkeypatch.setitem(sys.modules, "skimage", None)  # find_spec and import now fail
+
+
+@pytest.fixture
+def fashion_mnist(optional_datasets):
+    """Skip (at run time, so the hidden variant skips too) unless Fashion-MNIST is here."""
+    if not DATASETS["fashion-mnist"].available():
+        pytest.skip("dataset-fashion-mnist is not installed: apt-get install dataset-fashion-mnist")
+
+
+@pytest.fixture
+def ihc_tiles(optional_datasets):
+    """Skip unless scikit-image, which holds the ihc-tiles image, can be imported."""
+    if not DATASETS["ihc-tiles"].available():
+        pytest.skip("scikit-image is not installed (pip install 'aeclust[demo]')")
+
+
+@pytest.fixture
+def no_training(monkeypatch):
+    """Fail the test if any network starts training: for errors that must come first."""
+    from aeclust.training import Trainer
+
+    def refuse(self, X):
+        raise AssertionError("a network started training before the error")
+
+    monkeypatch.setattr(Trainer, "fit", refuse)

@@ -130,8 +130,8 @@ def test_select_classes_and_sample():
         digits.select_classes([3])
 
 
+@pytest.mark.usefixtures("ihc_tiles")
 def test_ihc_tiles_demo_dataset():
-    pytest.importorskip("skimage")
     tiles = load_dataset("ihc-tiles")
     assert tiles.X.shape == (961, 3, 32, 32) and tiles.y is None
     assert tiles.names[1] == "r0_c16" and 0 <= tiles.X.min() and tiles.X.max() <= 1

@@ -24,9 +24,8 @@ from aeclust.data.arrays import read_idx
 from aeclust.data.folder import detect_layout
 from aeclust.errors import AeclustError, ConfigError, DataError
 
-FASHION = pytest.mark.skipif(
-    not DATASETS["fashion-mnist"].available(), reason="dataset-fashion-mnist is not installed"
-)
+# every test here runs with the optional datasets as installed and hidden (conftest.py)
+pytestmark = pytest.mark.usefixtures("optional_datasets")
 
 
 # ---- helpers ---------------------------------------------------------------------------
@@ -95,7 +94,7 @@ def test_mnist5k_is_the_default():
     assert np.bincount(images.y).tolist() == [500] * 10
 
 
-@FASHION
+@pytest.mark.usefixtures("fashion_mnist")
 def test_fashion_mnist_splits():
     test = load_dataset("Fashion_MNIST", split="test")
     check_images(test, (10000, 1, 28, 28))
@@ -476,3 +475,13 @@ def test_errors_are_aeclust_errors():
         warnings.simplefilter("error")
         with pytest.raises(AeclustError):
             load_dataset("definitely-not-a-dataset")
+
+
+@pytest.mark.usefixtures("hidden_datasets")
+def test_a_new_machine_has_no_optional_dataset():
+    rows = {row["name"]: row for row in list_datasets()}
+    assert not rows["fashion-mnist"]["available"] and not rows["ihc-tiles"]["available"]
+    with pytest.raises(DataError, match="apt-get install dataset-fashion-mnist"):
+        load_dataset("fashion-mnist")
+    with pytest.raises(DataError, match=r"aeclust\[demo\]"):
+        load_dataset("ihc-tiles")

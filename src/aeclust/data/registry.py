@@ -124,9 +124,10 @@ def load_dataset(
     check_color(color)
     spec = _builtin(source)
     if spec is not None:
+        split = _check_split(spec, split)  # a wrong split is wrong wherever the data are
         if not spec.available():
             raise DataError(f"The dataset {spec.name!r} is not available here. {spec.hint}")
-        images = spec.load(_check_split(spec, split))
+        images = spec.load(split)
         return _adapt(images, size, color)
 
     path = Path(source)
