@@ -41,7 +41,7 @@ def test_fit_sets_attributes(digits_small):
     assert est.n_clusters_ == 3
     assert est.cluster_centers_.shape == (3, 10)
     assert len(est.history_) == 3
-    assert set(est.timings_) == {"train", "encode", "cluster"}
+    assert set(est.timings_) == {"compile", "train", "encode", "cluster"}
     assert est.transform(X).shape == (len(X), 10)
     assert est.reconstruct(X[:4]).shape == (4, 1, 8, 8)
     assert np.array_equal(est.predict(X), est.labels_)
@@ -145,3 +145,39 @@ def test_bad_data(digits_small):
     est = small(random_state=0).fit(X)
     with pytest.raises(DataError, match="do not match"):
         est.predict(np.zeros((2, 1, 9, 9), np.float32))
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"n_clusters": 301}, r"n_clusters=301 is larger than the number of samples \(300\)"),
+        (
+            {"n_clusters": 301, "reducer": "umap"},
+            r"n_clusters=301 is larger than the number of samples \(300\)",
+        ),
+        ({"n_clusters": 299, "reducer": "umap"}, "UMAP to 299 components needs more than 300"),
+        ({"reducer": "umap", "reducer_params": {"n_neighbors": 1}}, "n_neighbors must be"),
+        ({"reducer": "umap", "reducer_params": {"min_dist": 2.0}}, "min_dist <= spread"),
+        (
+            {"clusterer": "hdbscan", "clusterer_params": {"min_cluster_size": 400}},
+            r"min_cluster_size=400 is larger than the number of codes \(300\)",
+        ),
+        (
+            {"clusterer": "hdbscan", "clusterer_params": {"min_samples": 400}},
+            r"min_samples=400 is larger than the number of codes \(300\)",
+        ),
+    ],
+)
+def test_impossible_settings_fail_before_training(no_training, digits_small, kwargs, match):
+    X, _ = digits_small
+    with pytest.raises(ConfigError, match=match):
+        small(**kwargs).fit(X)
+
+
+@pytest.mark.parametrize("name", ["dcae-kmeans", "dec", "idec", "dcec"])
+def test_joint_methods_check_n_clusters_before_training(no_training, digits_small, name):
+    from aeclust.estimators import METHODS
+
+    X, _ = digits_small
+    with pytest.raises(ConfigError, match="larger than the number of samples"):
+        METHODS[name](n_clusters=301).fit(X)

@@ -21,7 +21,8 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
-from .errors import ConfigError, DataError, require
+from .cluster.numba_cache import import_umap
+from .errors import ConfigError, DataError, MissingDependencyError
 from .metrics import contingency, matched_row_order  # noqa: F401 (re-exported)
 
 log = logging.getLogger(__name__)
@@ -233,9 +234,9 @@ def embed_2d(Z, random_state: int | None = 0, method: str = "auto") -> tuple[np.
     method_name : {"UMAP", "t-SNE", "PCA", "latent"}
         Ready for :func:`plot_latent_map` (``method=method_name``).
 
-    All points are kept. PCA is instant; UMAP takes ~15 s for 2,000 codes (mostly JIT
-    compilation on first use) and minutes for 70,000 on a CPU, as a seed disables its
-    parallelism.
+    All points are kept. PCA is instant; UMAP takes a few seconds for 5,000 codes once
+    its numba code is in the cache (:mod:`aeclust.cluster.numba_cache`) and minutes for
+    70,000 on a CPU, as a seed disables its parallelism.
     """
     if method not in ("auto", "umap", "tsne", "pca"):
         raise ConfigError(
@@ -250,12 +251,12 @@ def embed_2d(Z, random_state: int | None = 0, method: str = "auto") -> tuple[np.
     if method == "tsne" and len(Z) > 3:
         return _tsne(Z, random_state), "t-SNE"
     umap = None
-    if method == "umap":
-        umap = require("umap", "umap", "The UMAP embedding")
-    elif method == "auto" and len(Z) >= 20:
+    if method == "umap" or (method == "auto" and len(Z) >= 20):
         try:
-            import umap
-        except ImportError:
+            umap = import_umap("The UMAP embedding")
+        except MissingDependencyError:
+            if method == "umap":
+                raise
             log.info("umap-learn is not installed; using PCA for the 2-D embedding.")
     if umap is not None:
         neighbours = max(2, min(15, len(Z) - 1))

@@ -11,17 +11,20 @@ an umap-learn or numba upgrade). Refitting takes as long as the original fit.
 from __future__ import annotations
 
 import logging
-import threading
 import warnings
 from collections.abc import Mapping
+from numbers import Real
 from typing import Any
 
 import numpy as np
 
-from ..errors import ConfigError, ModelFileError, require
+from ..errors import ConfigError, ModelFileError
 from .base import check_codes, check_fitted
+from .numba_cache import import_umap, is_filled
 
 log = logging.getLogger(__name__)
+
+UMAP_EXACT_BELOW = 4096  # umap-learn finds exact neighbours below this many points
 
 
 class UMAPReducer:
@@ -41,7 +44,8 @@ class UMAPReducer:
     n_epochs : int or None, default=200
         UMAP's own default is 200 for more than 10,000 points and 500 below; we use 200
         for every size: on mnist5k codes it cut the fit from 15 s to 6 s (after numba's
-        compilation) with no loss of accuracy in our runs. None lets UMAP choose.
+        compilation, which :mod:`aeclust.cluster.numba_cache` keeps on disk) with no loss
+        of accuracy in our runs. None lets UMAP choose.
     learning_rate : float, default=1.0
     spread : float, default=1.0
 
@@ -73,15 +77,9 @@ class UMAPReducer:
     def fit(self, Z, y=None) -> UMAPReducer:
         """Fit UMAP on the codes Z of shape (N, d); returns self."""
         Z = check_codes(Z, dtype=np.float32)
+        self.check_n_samples(len(Z))
         k = self.n_components
-        if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
-            raise ConfigError(f"n_components must be a positive integer; got {k!r}.")
-        if len(Z) <= k + 1:
-            raise ConfigError(
-                f"UMAP to {k} components needs more than {k + 1} codes; got {len(Z)}. "
-                "Give more data or a smaller n_components."
-            )
-        umap = require("umap", "umap", "UMAP reduction")
+        umap = import_umap("UMAP reduction")
         config = self.get_config()
         log.info("Fitting UMAP on %d codes of size %d -> %d", len(Z), Z.shape[1], k)
         self.umap_ = umap.UMAP(
@@ -94,31 +92,74 @@ class UMAPReducer:
         self.n_features_in_ = Z.shape[1]
         return self
 
-    def warm_up(self, n_features: int) -> threading.Thread:
-        """Compile UMAP's numba code in a background thread; returns the started thread.
+    def precompile(self, n_samples: int, n_features: int) -> None:
+        """Compile UMAP's numba code now for a later fit on ``n_samples`` codes of size
+        ``n_features``.
 
-        The first UMAP fit of a process spends 50-100 s on this 2-core machine compiling
-        numba functions. Starting this while the autoencoder trains overlaps the two; it
-        fits UMAP to random codes (4,200 of them, which takes the same approximate
-        nearest-neighbour path as real data) and changes no state of this reducer.
+        Estimators call this before training their network. Compiling beside training on
+        the same cores slowed training down up to fourfold (this used to run in a thread
+        while the network trained) and the compile itself as much. This fits a UMAP with
+        these parameters to a few hundred random codes, on the approximate-neighbour path
+        (pynndescent) when the real fit takes it, at 4,096 codes or more; it changes no
+        state of this reducer, and the real fit gives the same bits with or without it.
+        Most of the code then comes from numba's on-disk cache (about 1 s); pynndescent's
+        ``nn_descent`` is compiled in every process (about 10 s on 2 cores), see
+        :mod:`aeclust.cluster.numba_cache`.
         """
+        umap = import_umap("UMAP reduction")
+        approximate = n_samples >= UMAP_EXACT_BELOW
+        if not is_filled():
+            log.info(
+                "Compiling UMAP's numba code before training: about 45 s the first time on "
+                "this machine, then loaded from numba's cache."
+            )
+        elif approximate:
+            log.info("Compiling UMAP's nearest-neighbour search before training (about 10 s).")
+        config = self.get_config()
+        n = max(300, 2 * (self.n_components + 2))
+        Z = np.random.default_rng(0).normal(size=(n, n_features)).astype(np.float32)
+        model = umap.UMAP(
+            n_components=self.n_components,
+            random_state=config["random_state"],
+            n_jobs=1,
+            **{**config["params"], "n_epochs": 5},
+            force_approximation_algorithm=approximate,
+        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            model.fit(Z)
 
-        def compile_umap():
-            try:
-                umap = require("umap", "umap", "UMAP reduction")
-                Z = np.random.default_rng(0).normal(size=(4200, n_features)).astype(np.float32)
-                params = {**self.get_config()["params"], "n_epochs": 2}
-                model = umap.UMAP(n_components=self.n_components, random_state=0, **params)
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")
-                    model.fit(Z)
-                    model.transform(Z[:10])
-            except Exception as exc:  # only an optimisation: the real fit will report errors
-                log.debug("UMAP warm-up failed: %s", exc)
-
-        thread = threading.Thread(target=compile_umap, name="umap-warm-up", daemon=True)
-        thread.start()
-        return thread
+    def check_n_samples(self, n_samples: int) -> None:
+        """Raise ConfigError if UMAP cannot reduce ``n_samples`` codes with these settings
+        (``fit`` checks it too; estimators call it before training their network)."""
+        k = self.n_components
+        if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
+            raise ConfigError(f"n_components must be a positive integer; got {k!r}.")
+        params = self.get_config()["params"]
+        neighbours = params["n_neighbors"]
+        integer = isinstance(neighbours, int | np.integer) and not isinstance(neighbours, bool)
+        if not integer or neighbours < 2:
+            raise ConfigError(f"UMAP's n_neighbors must be an integer >= 2; got {neighbours!r}.")
+        numbers = [params[key] for key in ("min_dist", "spread")]
+        if not all(isinstance(v, Real) and not isinstance(v, bool) for v in numbers) or not (
+            0 <= numbers[0] <= numbers[1]
+        ):
+            raise ConfigError(
+                f"UMAP needs 0 <= min_dist <= spread; got min_dist={params['min_dist']}, "
+                f"spread={params['spread']}."
+            )
+        if n_samples <= k + 1:
+            raise ConfigError(
+                f"UMAP to {k} components needs more than {k + 1} codes; got {n_samples}. "
+                "Give more data or a smaller n_components (reducer_params), or --reducer none."
+            )
+        if neighbours >= n_samples:
+            log.warning(
+                "UMAP's n_neighbors=%d is not below the %d codes; UMAP will use %d.",
+                neighbours,
+                n_samples,
+                n_samples - 1,
+            )
 
     def fit_transform(self, Z, y=None) -> np.ndarray:
         """Fit and return the reduced training codes, shape (N, n_components)."""

@@ -1,0 +1,60 @@
+"""UMAP's numba code is compiled once per machine (numba's on-disk cache) and a cached fit
+gives the same bits as a fit without the cache."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+pytest.importorskip("umap")
+
+from aeclust.cluster.numba_cache import dispatchers, import_umap  # noqa: E402
+
+# Fits UMAP on 300 codes in a new process (below 4,096 codes UMAP finds exact neighbours,
+# so every function it compiles can be cached) and prints the embedding's bytes as hex
+# digest and how many functions the fit compiled rather than loaded from numba's cache.
+SCRIPT = """
+import hashlib, json, sys, warnings
+import numpy as np
+from aeclust.cluster import numba_cache
+umap = numba_cache.import_umap() if sys.argv[1] == "cached" else __import__("umap")
+def misses():  # functions with a signature are compiled at import, before the cache is on
+    return sum(len(d.stats.cache_misses) for d in numba_cache.dispatchers())
+before = misses()
+Z = np.random.default_rng(0).normal(size=(300, 6)).astype(np.float32)
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    Y = umap.UMAP(n_components=3, n_neighbors=10, n_epochs=30, random_state=0).fit_transform(Z)
+compiled = misses() - before if sys.argv[1] == "cached" else None
+print(json.dumps({"digest": hashlib.sha256(Y.tobytes()).hexdigest(), "compiled": compiled}))
+"""
+
+
+def fit_in_new_process(mode: str, cache_dir) -> dict:
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(cache_dir)}
+    out = subprocess.run(
+        [sys.executable, "-c", SCRIPT, mode], env=env, capture_output=True, text=True, check=True
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_every_umap_function_caches():
+    import_umap()
+    found = dispatchers()
+    assert len(found) > 100  # umap-learn and pynndescent: about 250
+    assert {type(d._cache).__name__ for d in found} == {"FunctionCache"}
+    assert {d.py_func.__module__.split(".")[0] for d in found} == {"umap", "pynndescent"}
+
+
+def test_second_process_loads_what_the_first_compiled(tmp_path):
+    cache = tmp_path / "cache"
+    plain = fit_in_new_process("plain", cache)  # fills only what pynndescent caches itself
+    first = fit_in_new_process("cached", cache)
+    second = fit_in_new_process("cached", cache)
+    assert first["compiled"] > 0 and second["compiled"] == 0
+    assert plain["digest"] == first["digest"] == second["digest"]
+    assert any(cache.glob("umap_*/umap_.*.nbi"))  # the index files of umap-learn's code
