@@ -236,13 +236,6 @@ def test_bad_images_in_folder(tmp_path, capsys):
     assert (out / "report.html").exists()
 
 
-def test_datasets_lists_builtins(capsys):
-    assert main(["datasets"]) == 0
-    out = capsys.readouterr().out
-    for name in ("digits", "mnist5k", "fashion-mnist"):
-        assert name in out
-
-
 def test_run_dcae_kmeans(tmp_path):
     out = tmp_path / "run"
     args = ["-q", "run", "--dataset", "digits", "--model", "dcae-kmeans", "--epochs", "2"]
@@ -304,3 +297,32 @@ def test_run_a_paper_model_with_local_encoder_weights(tmp_path, capsys):
                  "--out", str(bad)]) == 2  # fmt: skip
     err = capsys.readouterr().err
     assert "shape" in err and "x.safetensors" in err and not bad.exists()
+
+
+@pytest.mark.parametrize("reducer", ["umap", "none"])
+def test_too_many_clusters_fails_before_training(no_training, tmp_path, capsys, reducer):
+    np.save(tmp_path / "x.npy", np.random.default_rng(0).random((50, 1, 8, 8)))
+    out = tmp_path / "run"
+    args = ["-q", "run", "--data", str(tmp_path / "x.npy"), "--k", "51", "--out", str(out)]
+    assert main([*args, "--reducer", reducer]) == 2
+    err = capsys.readouterr().err
+    assert "n_clusters=51 is larger than the number of samples (50)" in err
+    assert not out.exists() and not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def test_run_progress_in_a_log_is_one_line_per_epoch(tmp_path, capsys):
+    assert main(["run", *FAST, "--out", str(tmp_path / "run")]) == 0
+    err = capsys.readouterr().err
+    assert "\r" not in err
+    epochs = [line for line in err.splitlines() if " epoch " in line]
+    assert len(epochs) == 2 and "epoch 2/2: loss" in epochs[1] and "samples/s" in epochs[1]
+
+
+@pytest.mark.usefixtures("optional_datasets")
+def test_datasets_lists_builtins(capsys, optional_datasets):
+    assert main(["datasets"]) == 0
+    out = capsys.readouterr().out
+    for name in ("digits", "mnist5k", "fashion-mnist", "ihc-tiles"):
+        assert name in out
+    if optional_datasets == "hidden":  # as on a new machine: says how to get them
+        assert "apt-get install dataset-fashion-mnist" in out and "aeclust[demo]" in out

@@ -172,3 +172,12 @@ def test_compare_bad_input_leaves_nothing(tmp_path, capsys):
     assert main(["-q", "compare", "--dataset", "digits", "--param", "fc=3"]) == 2
     assert "MODEL:KEY=VALUE" in capsys.readouterr().err
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def test_compare_checks_k_against_every_fold_before_training(no_training, tmp_path, capsys):
+    out = tmp_path / "cmp"
+    args = ["-q", "compare", "--dataset", "digits", "--max-samples", "300", "--cv", "3"]
+    assert main([*args, "--k", "150", "--models", "fc", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "n_clusters=150 is larger than the number of samples in the held-out part" in err
+    assert not out.exists()

@@ -1,3 +1,6 @@
+import io
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -6,7 +9,15 @@ from safetensors.torch import load_file
 from aeclust.errors import ConfigError
 from aeclust.losses import bce, mse
 from aeclust.nn import build_autoencoder
-from aeclust.training import Callback, Checkpoint, EarlyStopping, TrainConfig, Trainer
+from aeclust.progress import progress
+from aeclust.training import (
+    Callback,
+    Checkpoint,
+    EarlyStopping,
+    ProgressBar,
+    TrainConfig,
+    Trainer,
+)
 
 
 def toy_images(n=128, seed=0):
@@ -141,3 +152,46 @@ def test_a_last_batch_of_one_joins_the_previous_one():
     X = np.random.default_rng(0).random((5, 1, 2, 2)).astype(np.float32)
     Trainer(model, loss_fn, TrainConfig(epochs=1, batch_size=2, device="cpu")).fit(X)
     assert sorted(sizes) == [2, 3]
+
+
+def test_no_samples_left_to_train_on_fails_before_the_first_step():
+    def loss_fn(model, batch):
+        raise AssertionError("training started")
+
+    config = TrainConfig(epochs=1, val_fraction=0.99, device="cpu")
+    with pytest.raises(ConfigError, match="No samples are left to train on.*val_fraction"):
+        Trainer(torch.nn.Linear(1, 1), loss_fn, config).fit(np.zeros((20, 1, 1, 1), np.float32))
+
+
+class Terminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def fit_toy(stream, epochs=3):
+    model = build_autoencoder("mlp", (1, 8, 8), 3, hidden=(16,))
+    config = TrainConfig(epochs=epochs, batch_size=32, device="cpu")
+    Trainer(model, recon, config, [ProgressBar("toy", stream=stream)]).fit(toy_images())
+
+
+def test_progress_in_a_log_file_is_one_line_per_epoch():
+    stream = io.StringIO()
+    fit_toy(stream)
+    text = stream.getvalue()
+    lines = text.splitlines()
+    assert "\r" not in text and len(lines) == 3
+    pattern = r"toy epoch 1/3: loss [0-9.e-]+, [0-9,]+ samples/s, \d\d:\d\d left"
+    assert re.fullmatch(pattern, lines[0]), lines[0]
+    assert lines[-1].startswith("toy epoch 3/3") and lines[-1].endswith(" 00:00 left")
+
+
+def test_progress_in_a_terminal_is_a_bar():
+    stream = Terminal()
+    fit_toy(stream)
+    assert "\r" in stream.getvalue() and "samples/s" not in stream.getvalue()
+
+
+def test_progress_helper_writes_lines_without_a_terminal(capsys):
+    assert list(progress(range(5), desc="reading", unit="img")) == list(range(5))
+    err = capsys.readouterr().err
+    assert "\r" not in err and err.strip().splitlines()[-1].startswith("reading: 100%")

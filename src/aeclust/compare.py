@@ -29,6 +29,7 @@ from tqdm.auto import tqdm
 from .config import CompareConfig, write_yaml
 from .data import ImageSet
 from .errors import ConfigError, check_choice, check_names
+from .progress import interactive
 from .protocol import BASELINES, SCORES, MethodSpec, cross_validate, make_folds, summarise
 from .run import check_out_dir, load_data, staged_dir, versions
 
@@ -65,7 +66,11 @@ def compare(config: CompareConfig, progress: bool = True) -> tuple[Path, list[di
         " grouped" if config.group_folds and data.groups is not None else "", len(specs),
     )  # fmt: skip
 
-    bar = tqdm(total=len(specs) * len(folds), desc="compare", unit="fold", disable=not progress)
+    # the line per fold below is the progress in a log file; the bar only in a terminal
+    bar = tqdm(
+        total=len(specs) * len(folds), desc="compare", unit="fold",
+        disable=not (progress and interactive()),
+    )  # fmt: skip
 
     def on_result(result):
         bar.update(1)

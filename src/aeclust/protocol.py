@@ -189,7 +189,10 @@ def cross_validate(
 ) -> list[FoldResult]:
     """:func:`run_fold` for every method and fold; ``on_result`` sees each result (progress).
 
-    Held-out codes are kept only for fold ``keep_codes_of_fold`` (the t-SNE map)."""
+    Held-out codes are kept only for fold ``keep_codes_of_fold`` (the t-SNE map). Every
+    part that is clustered is checked against ``n_clusters`` before anything trains."""
+    if kwargs.get("n_clusters") is not None:
+        check_fold_sizes(folds, kwargs["n_clusters"])
     results = []
     for spec in specs:
         for i, (train, test) in enumerate(folds):
@@ -200,6 +203,19 @@ def cross_validate(
             if on_result is not None:
                 on_result(result)
     return results
+
+
+def check_fold_sizes(folds: Sequence[tuple[np.ndarray, np.ndarray]], n_clusters: int) -> None:
+    """Raise ConfigError if a fold's training or held-out part (both are clustered) has
+    fewer images than ``n_clusters``."""
+    for i, (train, test) in enumerate(folds, 1):
+        for part, index in (("training", train), ("held-out", test)):
+            if n_clusters > len(index):
+                raise ConfigError(
+                    f"n_clusters={n_clusters} is larger than the number of samples in the "
+                    f"{part} part of fold {i} ({len(index)}); ask for fewer clusters (--k), "
+                    "use fewer folds (--cv) or give more data."
+                )
 
 
 def summarise(results: Sequence[FoldResult]) -> list[dict]:

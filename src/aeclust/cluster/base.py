@@ -145,12 +145,20 @@ class LatentClusterer:
     def fit(self, Z, y=None) -> LatentClusterer:
         """Cluster the codes Z of shape (N, d); returns self."""
         Z = check_codes(Z)
-        if self.needs_n_clusters:
-            check_n_clusters(self.n_clusters, len(Z))
+        self.check_n_samples(len(Z))
         self.n_features_in_ = Z.shape[1]
         labels, centers = self._fit(Z, self.get_config()["params"])
         self._set_fitted(labels, centers)
         return self
+
+    def check_n_samples(self, n_samples: int) -> None:
+        """Raise ConfigError if ``n_samples`` codes cannot be clustered with these settings.
+
+        ``fit`` checks this too; an estimator calls it before training its network, so that
+        e.g. more clusters than images fails at once rather than after the last epoch.
+        """
+        if self.needs_n_clusters:
+            check_n_clusters(self.n_clusters, n_samples)
 
     def fit_predict(self, Z, y=None) -> np.ndarray:
         """Fit and return ``labels_``, shape (N,)."""

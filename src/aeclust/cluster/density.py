@@ -76,6 +76,20 @@ class HDBSCANClusterer(LatentClusterer):
         self._index(Z)
         return labels, centroids(Z, labels)
 
+    def check_n_samples(self, n_samples: int) -> None:
+        params = {**self.defaults, **self.params}
+        if n_samples < 2:
+            raise ConfigError(f"HDBSCAN needs at least 2 codes; got {n_samples}.")
+        _min_cluster_size(  # raises for a min_cluster_size larger than n_samples
+            params["min_cluster_size"], params["min_cluster_size_denominator"], n_samples
+        )
+        min_samples = params["min_samples"]
+        if min_samples is not None and min_samples > n_samples:
+            raise ConfigError(
+                f"min_samples={min_samples} is larger than the number of codes ({n_samples}); "
+                "give a smaller min_samples."
+            )
+
     def _predict(self, Z: np.ndarray) -> np.ndarray:
         nearest = self.nn_.kneighbors(Z, n_neighbors=1, return_distance=False)[:, 0]
         return self.labels_[nearest]

@@ -21,9 +21,9 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
-from tqdm.auto import tqdm
 
 from ..errors import ConfigError, DataError
+from ..progress import progress
 from .dataset import ImageSet
 
 logger = logging.getLogger(__name__)
@@ -225,7 +225,8 @@ def _select(files: list[str], layout: str, recursive: bool, root: Path) -> tuple
 def _read_headers(root: Path, files: list[str]):
     """Open every file lazily (no decoding): its mode and (H, W), and the unreadable ones."""
     modes, sizes, bad = {}, {}, {}
-    for f in tqdm(files, desc="Checking images", unit="img", disable=len(files) <= _PROGRESS_MIN):
+    few = len(files) <= _PROGRESS_MIN
+    for f in progress(files, desc="Checking images", unit="img", disable=few):
         try:
             with Image.open(root / f) as im:
                 modes[f], sizes[f] = im.mode, (im.height, im.width)
@@ -281,7 +282,8 @@ def _read_pixels(root: Path, files, modes, sizes, size, color) -> tuple[np.ndarr
             )
     X = np.empty((len(files), channels, *size), dtype=np.float32)  # (N, C, H, W)
     bad, k = {}, 0
-    for f in tqdm(files, desc="Reading images", unit="img", disable=len(files) <= _PROGRESS_MIN):
+    few = len(files) <= _PROGRESS_MIN
+    for f in progress(files, desc="Reading images", unit="img", disable=few):
         try:
             _decode(root / f, X[k], size)
             k += 1

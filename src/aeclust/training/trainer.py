@@ -123,6 +123,11 @@ class Trainer:
         order = torch.randperm(len(X), generator=generator)
         n_val = int(round(cfg.val_fraction * len(X)))
         self.val_index, self.train_index = order[:n_val], order[n_val:]
+        if cfg.epochs and not len(self.train_index):
+            raise ConfigError(
+                f"No samples are left to train on: val_fraction={cfg.val_fraction} holds out "
+                f"{n_val} of {len(X)}; lower val_fraction or give more data."
+            )
         self.X = X
         self.model.to(self.device)
         self.optimizer = torch.optim.Adam(
