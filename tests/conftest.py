@@ -41,6 +41,8 @@ def hide_optional_datasets(monkeypatch, empty_dir) -> None:
 @pytest.fixture
 def fashion_mnist(optional_datasets):
     """Skip (at run time, so the hidden variant skips too) unless Fashion-MNIST is here."""
+    if optional_datasets == "hidden":
+        pytest.skip("Fashion-MNIST hidden, as on a new machine")
     if not DATASETS["fashion-mnist"].available():
         pytest.skip("dataset-fashion-mnist is not installed: apt-get install dataset-fashion-mnist")
 
@@ -48,6 +50,8 @@ def fashion_mnist(optional_datasets):
 @pytest.fixture
 def ihc_tiles(optional_datasets):
     """Skip unless scikit-image, which holds the ihc-tiles image, can be imported."""
+    if optional_datasets == "hidden":
+        pytest.skip("scikit-image hidden, as on a new machine")
     if not DATASETS["ihc-tiles"].available():
         pytest.skip("scikit-image is not installed (pip install 'aeclust[demo]')")
 

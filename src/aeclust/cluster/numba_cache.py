@@ -10,7 +10,7 @@ cached fit against the fit that filled the cache, in new processes).
 
 Two functions cannot be cached: pynndescent's ``nn_descent`` and ``nn_descent_internal``
 call ``numba.get_num_threads()``, whose address numba resolves at run time ("dynamic
-globals"). Each process still compiles those, about 10 s, at its first UMAP fit on 4,096
+globals"). Each process still compiles those, 10-13 s here, at its first UMAP fit on 4,096
 codes or more (below that UMAP finds exact neighbours and needs neither).
 
 Where the cache lives is numba's choice: ``$NUMBA_CACHE_DIR`` when set, else

@@ -103,18 +103,18 @@ class UMAPReducer:
         (pynndescent) when the real fit takes it, at 4,096 codes or more; it changes no
         state of this reducer, and the real fit gives the same bits with or without it.
         Most of the code then comes from numba's on-disk cache (about 1 s); pynndescent's
-        ``nn_descent`` is compiled in every process (about 10 s on 2 cores), see
+        ``nn_descent`` is compiled in every process (10-13 s on 2 cores), see
         :mod:`aeclust.cluster.numba_cache`.
         """
         umap = import_umap("UMAP reduction")
         approximate = n_samples >= UMAP_EXACT_BELOW
         if not is_filled():
             log.info(
-                "Compiling UMAP's numba code before training: about 45 s the first time on "
+                "Compiling UMAP's numba code before training: about a minute the first time on "
                 "this machine, then loaded from numba's cache."
             )
         elif approximate:
-            log.info("Compiling UMAP's nearest-neighbour search before training (about 10 s).")
+            log.info("Compiling UMAP's nearest-neighbour search before training (about 12 s).")
         config = self.get_config()
         n = max(300, 2 * (self.n_components + 2))
         Z = np.random.default_rng(0).normal(size=(n, n_features)).astype(np.float32)
