@@ -58,3 +58,18 @@ def test_second_process_loads_what_the_first_compiled(tmp_path):
     assert first["compiled"] > 0 and second["compiled"] == 0
     assert plain["digest"] == first["digest"] == second["digest"]
     assert any(cache.glob("umap_*/umap_.*.nbi"))  # the index files of umap-learn's code
+
+
+@pytest.mark.parametrize("n_samples", [400, 4200])  # exact and approximate neighbours
+def test_precompile_leaves_nothing_to_compile_for_the_fit(n_samples):
+    """What the estimator compiles before training is what the real fit needs."""
+    import numpy as np
+
+    from aeclust.cluster import build_reducer
+
+    reducer = build_reducer("umap", n_components=4, random_state=0, n_epochs=20)
+    reducer.precompile(n_samples, 6)
+    compiled = sum(len(d.overloads) for d in dispatchers())
+    Z = np.random.default_rng(1).normal(size=(n_samples, 6))
+    reducer.fit(Z)
+    assert sum(len(d.overloads) for d in dispatchers()) == compiled

@@ -97,11 +97,12 @@ class UMAPReducer:
         ``n_features``.
 
         Estimators call this before training their network. Compiling beside training on
-        the same cores slowed training down up to fourfold (this used to run in a thread
-        while the network trained) and the compile itself as much. This fits a UMAP with
-        these parameters to a few hundred random codes, on the approximate-neighbour path
-        (pynndescent) when the real fit takes it, at 4,096 codes or more; it changes no
-        state of this reducer, and the real fit gives the same bits with or without it.
+        the same cores made each epoch five to eight times slower and the compile itself
+        twice as slow (BENCHMARKS.md); it used to run in a thread while the network
+        trained. This fits a UMAP with these parameters to a few hundred random codes, on
+        the approximate-neighbour path (pynndescent) when the real fit takes it, at 4,096
+        codes or more; it changes no state of this reducer, and the real fit gives the same
+        bits with or without it.
         Most of the code then comes from numba's on-disk cache (about 1 s); pynndescent's
         ``nn_descent`` is compiled in every process (10-13 s on 2 cores), see
         :mod:`aeclust.cluster.numba_cache`.
