@@ -12,7 +12,6 @@ from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar
 
 import numpy as np
-from scipy.spatial.distance import cdist
 from sklearn.exceptions import NotFittedError
 
 from ..data.validate import check_n_clusters
@@ -97,11 +96,6 @@ def centroids(Z: np.ndarray, labels: np.ndarray) -> np.ndarray | None:
     if len(found) == 0:
         return None
     return np.stack([Z[labels == k].mean(axis=0) for k in range(found.max() + 1)])
-
-
-def nearest_centre(Z: np.ndarray, centers: np.ndarray) -> np.ndarray:
-    """Index of the nearest centre (squared Euclidean) for each row of Z; shape (N,)."""
-    return cdist(Z, centers, metric="sqeuclidean").argmin(axis=1).astype(np.int64)
 
 
 class LatentClusterer:

@@ -12,8 +12,9 @@ from scipy.spatial.distance import cdist
 
 
 def assign_nearest(Z: np.ndarray, centers: np.ndarray) -> np.ndarray:
-    """Index of the nearest centre (squared Euclidean) of each code (eq. 6); shape (N,)."""
-    return cdist(Z, centers, "sqeuclidean").argmin(axis=1)
+    """Index of the nearest centre (squared Euclidean) of each code (eq. 6); shape (N,),
+    int64. The one nearest-centre rule of the package (k-means predict, DCAE, DEC)."""
+    return cdist(Z, centers, "sqeuclidean").argmin(axis=1).astype(np.int64)
 
 
 def update_centers(

@@ -14,7 +14,8 @@ import numpy as np
 from sklearn.cluster import AgglomerativeClustering, KMeans, MiniBatchKMeans
 
 from ..errors import ModelFileError
-from .base import LatentClusterer, centroids, nearest_centre
+from .base import LatentClusterer, centroids
+from .centers import assign_nearest
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +27,7 @@ class CentroidClusterer(LatentClusterer):
     """Base of the clusterers that predict by the nearest of ``cluster_centers_``."""
 
     def _predict(self, Z: np.ndarray) -> np.ndarray:
-        return nearest_centre(Z, self.cluster_centers_)
+        return assign_nearest(Z, self.cluster_centers_)
 
     def _restore(self, arrays: Mapping[str, np.ndarray]) -> None:
         if self.cluster_centers_ is None:

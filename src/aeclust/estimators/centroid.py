@@ -18,7 +18,7 @@ class CentroidClusterer(DeepClusterer):
     def predict(self, X) -> np.ndarray:
         """The cluster of the nearest centre to each image's code; shape (N,)."""
         check_is_fitted(self)
-        return assign_nearest(self.transform(X), self.cluster_centers_).astype(np.int64)
+        return assign_nearest(self.transform(X), self.cluster_centers_)
 
     def fit_predict(self, X, y=None) -> np.ndarray:
         return self.fit(X, y).labels_

@@ -187,7 +187,7 @@ class DCAEKMeans(CentroidClusterer):
         self.history_ = warmup + history
         t1 = time.perf_counter()
         Z = self._encode(X)
-        self.labels_ = assign_nearest(Z, self.cluster_centers_).astype(np.int64)
+        self.labels_ = assign_nearest(Z, self.cluster_centers_)
         self.n_clusters_ = k
         self.timings_ = {"train": t1 - t0, "encode": time.perf_counter() - t1, "cluster": 0.0}
         return self

@@ -212,7 +212,7 @@ class DEC(CentroidClusterer):
         self.history_ = pretrain + history
         self.cluster_centers_ = model["head"].centers.detach().cpu().numpy().astype(np.float32)
         t1 = time.perf_counter()
-        self.labels_ = assign_nearest(self._encode(X), self.cluster_centers_).astype(np.int64)
+        self.labels_ = assign_nearest(self._encode(X), self.cluster_centers_)
         self.n_clusters_ = k
         self.timings_ = {"train": t1 - t0, "encode": time.perf_counter() - t1, "cluster": 0.0}
         del self.target_
