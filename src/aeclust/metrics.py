@@ -14,7 +14,7 @@ from sklearn import metrics as skm
 
 from .errors import DataError
 
-NOISE = -1
+NOISE = -1  # the label of points a density clusterer (HDBSCAN) leaves in no cluster
 
 
 def _pair(y_true, y_pred) -> tuple[np.ndarray, np.ndarray]:

@@ -23,11 +23,10 @@ from matplotlib.patches import Rectangle
 
 from .cluster.numba_cache import import_umap
 from .errors import ConfigError, DataError, MissingDependencyError
-from .metrics import contingency, matched_row_order  # noqa: F401 (re-exported)
+from .metrics import NOISE, contingency, matched_row_order  # noqa: F401 (re-exported)
 
 log = logging.getLogger(__name__)
 
-NOISE = -1  # label of points a density clusterer (e.g. HDBSCAN) leaves unassigned
 NOISE_COLOR = "#c4c4c4"
 _HALO = [patheffects.withStroke(linewidth=2, foreground="white")]
 TITLE_SIZE = 12

@@ -15,8 +15,6 @@ from .base import LatentClusterer, centroids
 
 log = logging.getLogger(__name__)
 
-NOISE = -1  # label of the codes HDBSCAN leaves out of every cluster
-
 
 class HDBSCANClusterer(LatentClusterer):
     """HDBSCAN: clusters of any shape and number; sparse codes are labelled noise (-1).
