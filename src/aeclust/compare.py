@@ -31,7 +31,7 @@ from .data import ImageSet
 from .errors import ConfigError, check_choice, check_names
 from .progress import interactive
 from .protocol import BASELINES, SCORES, MethodSpec, cross_validate, make_folds, summarise
-from .run import check_out_dir, load_data, staged_dir, versions
+from .rundir import check_out_dir, load_data, staged_dir, versions
 
 log = logging.getLogger(__name__)
 

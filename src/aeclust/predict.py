@@ -9,7 +9,7 @@ from .data import load_dataset
 from .errors import DataError
 from .estimators import DeepClusterer
 from .metrics import evaluate
-from .run import check_out_dir, staged_dir, write_assignments
+from .rundir import check_out_dir, staged_dir, write_assignments
 
 
 def predict_run(run_dir, data: str, out=None, overwrite: bool = False, skip_bad: bool = False):

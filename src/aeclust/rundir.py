@@ -1,0 +1,97 @@
+"""Run directories, shared by ``run``, ``compare`` and ``predict``: checking ``--out``,
+staging a directory that appears only when the job succeeded, loading the data a config
+names, the versions to record, and ``assignments.csv``.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import shutil
+import tempfile
+from contextlib import contextmanager
+from importlib.metadata import version
+from pathlib import Path
+
+from .data import ImageSet, load_dataset
+from .errors import ConfigError
+
+MARKER = ".aeclust"  # written into every output directory; --overwrite replaces only these
+
+
+def check_out_dir(out: Path, overwrite: bool, inputs=()) -> None:
+    """Raise unless ``out`` can become an output directory: new, empty, or (with
+    ``overwrite``) an earlier aeclust output that holds none of the paths ``inputs`` (the
+    data, a run; None entries and dataset names are ignored)."""
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out '{out}' is a file; give a directory path for the run.")
+    target = out.resolve()
+    if target == Path.cwd() or target in Path.cwd().parents:
+        raise ConfigError(
+            f"--out '{out}' is the current directory or holds it; give a new sub-directory, "
+            "e.g. --out runs/first."
+        )
+    if not (out.is_dir() and any(out.iterdir())):
+        return
+    if not overwrite:
+        raise ConfigError(
+            f"The run directory '{out}' exists and is not empty; choose another --out or "
+            "pass --overwrite to replace it."
+        )
+    for path in (Path(p) for p in inputs if p):
+        if path.exists() and (path.resolve() == target or target in path.resolve().parents):
+            raise ConfigError(
+                f"--overwrite would delete '{out}', which holds the input '{path}'; choose "
+                "another --out."
+            )
+    if not (out / MARKER).is_file():
+        raise ConfigError(
+            f"'{out}' was not written by aeclust (it has no {MARKER} file), so --overwrite "
+            "will not delete it; choose another --out, or empty it yourself."
+        )
+
+
+@contextmanager
+def staged_dir(out: Path):
+    """Yield a fresh staging directory that becomes ``out`` if the block succeeds."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
+    try:
+        yield stage
+        (stage / MARKER).write_text(f"written by aeclust {version('aeclust')}\n")
+        stage.chmod(0o755)  # mkdtemp makes it private (0o700), unlike a normal directory
+    except BaseException:
+        shutil.rmtree(stage, ignore_errors=True)
+        raise
+    if out.exists():
+        shutil.rmtree(out)
+    os.replace(stage, out)
+
+
+def load_data(config) -> ImageSet:
+    """The images a RunConfig or CompareConfig names (data or dataset, split, size, colour)."""
+    return load_dataset(
+        config.data or config.dataset,
+        split=config.split,
+        image_size=config.image_size,
+        color=config.color,
+        skip_bad=config.skip_bad,
+    )
+
+
+def versions() -> dict:
+    return {p: version(p) for p in ("aeclust", "torch", "scikit-learn", "numpy")}
+
+
+def write_assignments(path: Path, clusters, data: ImageSet) -> None:
+    """index, name (if known), cluster, label and its class name (if known) for every item."""
+    header = ["index"] + (["name"] if data.names else []) + ["cluster"]
+    header += ["label", "class"] if data.y is not None else []
+    classes = data.label_names() if data.y is not None else []
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(header)
+        for i, c in enumerate(clusters):
+            row = [i] + ([data.names[i]] if data.names else []) + [int(c)]
+            row += [int(data.y[i]), classes[data.y[i]]] if data.y is not None else []
+            writer.writerow(row)
