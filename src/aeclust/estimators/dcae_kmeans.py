@@ -19,7 +19,7 @@ from ..errors import ConfigError, check_choice
 from ..losses import embedded_kmeans_loss, reconstruction_loss
 from ..metrics import cluster_acc, nmi
 from ..training import Callback, Trainer, resolve_device
-from .centroid import CentroidClusterer
+from .joint import JointClusterer
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +52,7 @@ class CenterUpdate(Callback):
             logs["acc"], logs["nmi"] = cluster_acc(self.y, labels), nmi(self.y, labels)
 
 
-class DCAEKMeans(CentroidClusterer):
+class DCAEKMeans(JointClusterer):
     """Convolutional autoencoder trained jointly with an embedded k-means loss.
 
     The loss is E = E1 + E2 with E1 the pixel-wise binary cross-entropy of the

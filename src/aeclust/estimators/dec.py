@@ -25,7 +25,7 @@ from ..losses import kl_clustering_loss, reconstruction_loss, target_distributio
 from ..metrics import cluster_acc, nmi
 from ..nn import ClusteringLayer
 from ..training import Callback, Trainer, apply_batched, resolve_device
-from .centroid import CentroidClusterer
+from .joint import JointClusterer
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +72,7 @@ class TargetUpdate(Callback):
             logs["acc"], logs["nmi"] = cluster_acc(self.y, self.labels), nmi(self.y, self.labels)
 
 
-class DEC(CentroidClusterer):
+class DEC(JointClusterer):
     """Deep Embedded Clustering: pre-train an autoencoder, then fine-tune its encoder and
     the cluster centres on KL(P ‖ Q) alone (the decoder is dropped).
 

@@ -10,7 +10,7 @@ from .ae_clusterer import AEClusterer
 from .base import DeepClusterer
 
 
-class CentroidClusterer(DeepClusterer):
+class JointClusterer(DeepClusterer):
     """Base of the joint methods whose clusters are centres in the latent space (DCAE-KMeans,
     DEC, IDEC, DCEC): ``predict`` is the nearest centre; the centres and training labels are
     saved with the model."""
