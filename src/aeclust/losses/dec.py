@@ -1,10 +1,8 @@
 """The clustering loss of DEC (Xie et al. 2016), shared by IDEC and DCEC (Guo et al. 2017).
 
-Soft assignment with a Student's t kernel (α degrees of freedom):
-
-    q_ij = (1 + ‖z_i − μ_j‖² / α)^(−(α+1)/2) / Σ_j' (...)
-
-the sharpened target distribution
+Given the soft assignment Q of the clustering layer (Student's t kernel, α degrees of
+freedom; :func:`aeclust.nn.clustering_layer.soft_assignment`, re-exported here), the
+sharpened target distribution
 
     p_ij = (q_ij² / f_j) / Σ_j' (q_ij'² / f_j'),   f_j = Σ_i q_ij
 
@@ -16,12 +14,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-
-def soft_assignment(z: Tensor, centers: Tensor, alpha: float = 1.0) -> Tensor:
-    """Student's t similarity of codes ``z`` (B, d) to ``centers`` (K, d): rows sum to 1, (B, K)."""
-    dist2 = torch.cdist(z, centers).pow(2)  # (B, K)
-    q = (1.0 + dist2 / alpha).pow(-(alpha + 1.0) / 2.0)
-    return q / q.sum(dim=1, keepdim=True)
+from ..nn.clustering_layer import soft_assignment  # noqa: F401 (re-exported)
 
 
 def target_distribution(q: Tensor) -> Tensor:

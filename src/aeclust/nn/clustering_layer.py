@@ -1,11 +1,20 @@
-"""DEC's clustering layer: trainable cluster centres in the latent space."""
+"""DEC's clustering layer: trainable cluster centres in the latent space, and the Student's t
+soft assignment it computes (Xie et al. 2016, eq. 1)::
+
+    q_ij = (1 + ‖z_i − μ_j‖² / α)^(−(α+1)/2) / Σ_j' (...)
+"""
 
 from __future__ import annotations
 
 import torch
 from torch import Tensor, nn
 
-from ..losses.dec import soft_assignment
+
+def soft_assignment(z: Tensor, centers: Tensor, alpha: float = 1.0) -> Tensor:
+    """Student's t similarity of codes ``z`` (B, d) to ``centers`` (K, d): rows sum to 1, (B, K)."""
+    dist2 = torch.cdist(z, centers).pow(2)  # (B, K)
+    q = (1.0 + dist2 / alpha).pow(-(alpha + 1.0) / 2.0)
+    return q / q.sum(dim=1, keepdim=True)
 
 
 class ClusteringLayer(nn.Module):
