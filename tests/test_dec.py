@@ -66,18 +66,6 @@ def test_stops_once_labels_settle():
     assert len(stage) == 1
 
 
-def test_same_seed_and_save_load(tmp_path):
-    X, _ = blobs(60)
-    a = DCEC(n_clusters=3, pretrain_epochs=1, epochs=1, batch_size=20, random_state=3).fit(X)
-    b = DCEC(n_clusters=3, pretrain_epochs=1, epochs=1, batch_size=20, random_state=3).fit(X)
-    assert np.array_equal(a.labels_, b.labels_)
-    a.save(tmp_path / "m")
-    again = DCEC.load(tmp_path / "m")
-    assert isinstance(again, DCEC) and again.gamma == a.gamma
-    assert np.array_equal(again.predict(X), a.predict(X))
-    assert np.array_equal(again.transform(X), a.transform(X))
-
-
 @pytest.mark.parametrize(
     "params, message",
     [({"tol": 1.5}, "tol"), ({"update_interval": 0}, "update_interval"),

@@ -55,14 +55,6 @@ def test_conv_on_images_learns_digits(digits_small):
     assert cluster_acc(y, est.labels_) > 0.3  # chance is about 0.1
 
 
-def test_same_seed_same_labels(digits_small):
-    X, _ = digits_small
-    a = small(random_state=3).fit(X)
-    b = small(random_state=3).fit(X)
-    assert np.array_equal(a.labels_, b.labels_)
-    assert np.array_equal(a.transform(X), b.transform(X))
-
-
 def test_flat_vectors_with_image_shape(digits_small):
     X, _ = digits_small
     est = small(autoencoder="conv", autoencoder_params=None, image_shape=(1, 8, 8), random_state=0)
