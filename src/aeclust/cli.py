@@ -32,6 +32,28 @@ def _param(text: str) -> tuple[str, object]:
     return key.strip().replace("-", "_"), yaml.safe_load(value)
 
 
+A = argparse.SUPPRESS  # unset flags stay out of the namespace, so YAML values survive
+
+
+def add_data_arguments(p: argparse.ArgumentParser, data_help: str) -> None:
+    """The settings file and the data options every job that reads images shares."""
+    p.add_argument("--config", metavar="FILE.yaml", help="settings file; flags override it")
+    p.add_argument("--dataset", default=A, help="built-in dataset (see `aeclust datasets`)")
+    p.add_argument("--data", default=A, metavar="PATH", help=data_help)
+    p.add_argument("--split", default=A, help="dataset split, e.g. train or test")
+    p.add_argument("--image-size", type=_size, default=A, metavar="H[xW]", help="resize images")
+    p.add_argument("--color", default=A, choices=["auto", "gray", "rgb"])
+    p.add_argument("--skip-bad", action="store_true", default=A, help="skip unreadable images")
+
+
+def add_output_arguments(p: argparse.ArgumentParser, out_help: str) -> None:
+    """Seed, device and the output directory, shared by the training jobs."""
+    p.add_argument("--seed", type=int, default=A)
+    p.add_argument("--device", default=A, help="auto, cpu or cuda")
+    p.add_argument("--out", default=A, metavar="DIR", help=out_help)
+    p.add_argument("--overwrite", action="store_true", default=A, help=OVERWRITE_HELP)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="aeclust", description="Cluster images with deep autoencoders."
@@ -40,128 +62,109 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     r = sub.add_parser("run", help="train, cluster, score and write a run directory with a report")
-    a = argparse.SUPPRESS  # unset flags stay out of the namespace, so YAML values survive
-    r.add_argument("--config", metavar="FILE.yaml", help="settings file; flags override it")
-    r.add_argument("--dataset", default=a, help="built-in dataset (see `aeclust datasets`)")
-    r.add_argument("--data", default=a, metavar="PATH", help="image folder, .npy/.npz or IDX file")
-    r.add_argument("--split", default=a, help="dataset split, e.g. train or test")
-    r.add_argument("--image-size", type=_size, default=a, metavar="H[xW]", help="resize images")
-    r.add_argument("--color", default=a, choices=["auto", "gray", "rgb"])
-    r.add_argument("--skip-bad", action="store_true", default=a, help="skip unreadable images")
+    add_data_arguments(r, "image folder, .npy/.npz or IDX file")
     r.add_argument(
         "--model",
-        default=a,
+        default=A,
         help="autoencoder (conv (default), mlp, dcae, fc, conv-pool, conv-nopool, alexnet, "
         "resnet) or joint method (dcae-kmeans, dec, idec, dcec)",
     )
     r.add_argument(
         "--param",
         action="append",
-        default=a,
+        default=A,
         metavar="KEY=VALUE",
         help="a parameter of the joint method, e.g. --param lam=0.5 --param pretrain_epochs=20",
     )
-    r.add_argument("--latent-dim", type=int, default=a)
+    r.add_argument("--latent-dim", type=int, default=A)
     r.add_argument(
         "--encoder-weights",
-        default=a,
+        default=A,
         metavar="FILE",
         help="local encoder state dict (.safetensors or torch file), e.g. AlexNet weights",
     )
-    r.add_argument("--loss", default=a, choices=["mse", "bce"])
-    r.add_argument("--epochs", type=int, default=a)
-    r.add_argument("--batch-size", type=int, default=a)
-    r.add_argument("--lr", type=float, default=a)
-    r.add_argument("--lr-schedule", default=a, choices=["constant", "cosine", "step"])
-    r.add_argument("--val-fraction", type=float, default=a)
-    r.add_argument("--patience", type=int, default=a)
+    r.add_argument("--loss", default=A, choices=["mse", "bce"])
+    r.add_argument("--epochs", type=int, default=A)
+    r.add_argument("--batch-size", type=int, default=A)
+    r.add_argument("--lr", type=float, default=A)
+    r.add_argument("--lr-schedule", default=A, choices=["constant", "cosine", "step"])
+    r.add_argument("--val-fraction", type=float, default=A)
+    r.add_argument("--patience", type=int, default=A)
     r.add_argument(
         "--augment",
-        default=a,
+        default=A,
         choices=["auto", "affine", "none"],
         help="random shifts and rotations of the training images (autoencoder models; "
         "default none; auto: on for images of 8x8 pixels or more)",
     )
     r.add_argument(
         "--clusterer",
-        default=a,
+        default=A,
         help="kmeans, minibatch-kmeans, gmm (default), agglomerative, hdbscan",
     )
-    r.add_argument("--k", type=int, default=a, help="number of clusters (default: classes or 10)")
-    r.add_argument("--reducer", default=a, help="umap (default) or none")
+    r.add_argument("--k", type=int, default=A, help="number of clusters (default: classes or 10)")
+    r.add_argument("--reducer", default=A, help="umap (default) or none")
     r.add_argument(
         "--no-compare",
         dest="compare",
         action="store_false",
-        default=a,
+        default=A,
         help="joint methods: skip training the same network without the clustering loss "
         "(the with/without map in the report)",
     )
-    r.add_argument("--seed", type=int, default=a)
-    r.add_argument("--device", default=a, help="auto, cpu or cuda")
-    r.add_argument("--out", default=a, metavar="DIR", help="run directory to write")
-    r.add_argument("--overwrite", action="store_true", default=a, help=OVERWRITE_HELP)
+    add_output_arguments(r, "run directory to write")
 
     c = sub.add_parser(
         "compare",
         help="cross-validate autoencoders + k-means against sole k-means and a supervised "
         "DenseNet (Liu & Zhang's Table 1) and write a ranked report",
     )
-    c.add_argument("--config", metavar="FILE.yaml", help="settings file; flags override it")
-    c.add_argument("--dataset", default=a, help="built-in dataset (see `aeclust datasets`)")
-    c.add_argument("--data", default=a, metavar="PATH", help="labelled image folder or file")
-    c.add_argument("--split", default=a)
-    c.add_argument("--image-size", type=_size, default=a, metavar="H[xW]", help="resize images")
-    c.add_argument("--color", default=a, choices=["auto", "gray", "rgb"])
-    c.add_argument("--skip-bad", action="store_true", default=a, help="skip unreadable images")
-    c.add_argument("--classes", default=a, help="keep only these classes, e.g. 0,6 or names")
-    c.add_argument("--max-samples", type=int, default=a, help="stratified sample of the data")
+    add_data_arguments(c, "labelled image folder or file")
+    c.add_argument("--classes", default=A, help="keep only these classes, e.g. 0,6 or names")
+    c.add_argument("--max-samples", type=int, default=A, help="stratified sample of the data")
     c.add_argument(
-        "--models", default=a, help="autoencoders, default fc,conv-pool,conv-nopool,alexnet,resnet"
+        "--models", default=A, help="autoencoders, default fc,conv-pool,conv-nopool,alexnet,resnet"
     )
-    c.add_argument("--baselines", default=a, help="kmeans,densenet (default) or none")
-    c.add_argument("--cv", type=int, default=a, help="number of folds (default 5)")
+    c.add_argument("--baselines", default=A, help="kmeans,densenet (default) or none")
+    c.add_argument("--cv", type=int, default=A, help="number of folds (default 5)")
     c.add_argument(
-        "--no-group-folds", dest="group_folds", action="store_false", default=a,
+        "--no-group-folds", dest="group_folds", action="store_false", default=A,
         help="ignore the groups (patients) when making folds",
     )  # fmt: skip
     c.add_argument(
         "--cluster-on",
-        default=a,
+        default=A,
         choices=["test", "train"],
         help="fit k-means on the held-out codes (default) or the training codes",
     )
-    c.add_argument("--k", type=int, default=a, help="number of clusters (default: classes)")
-    c.add_argument("--pos-label", default=a, help="positive class of the binary F1 (default 1)")
-    c.add_argument("--epochs", type=int, default=a, help="autoencoder epochs (default 70)")
-    c.add_argument("--batch-size", type=int, default=a, help="default: the paper's per model")
-    c.add_argument("--lr", type=float, default=a)
-    c.add_argument("--latent-dim", type=int, default=a, help="default: each model's own")
-    c.add_argument("--loss", default=a, choices=["mse", "bce"])
+    c.add_argument("--k", type=int, default=A, help="number of clusters (default: classes)")
+    c.add_argument("--pos-label", default=A, help="positive class of the binary F1 (default 1)")
+    c.add_argument("--epochs", type=int, default=A, help="autoencoder epochs (default 70)")
+    c.add_argument("--batch-size", type=int, default=A, help="default: the paper's per model")
+    c.add_argument("--lr", type=float, default=A)
+    c.add_argument("--latent-dim", type=int, default=A, help="default: each model's own")
+    c.add_argument("--loss", default=A, choices=["mse", "bce"])
     c.add_argument(
         "--augment",
-        default=a,
+        default=A,
         choices=["none", "auto", "affine"],
         help="random shifts and rotations of the training images (default none, as the paper)",
     )
     c.add_argument(
-        "--param", action="append", default=a, metavar="MODEL:KEY=VALUE",
+        "--param", action="append", default=A, metavar="MODEL:KEY=VALUE",
         help="a network parameter, e.g. --param alexnet:fc_width=1024 --param resnet:width=0.5 "
         "--param densenet:growth_rate=8",
     )  # fmt: skip
     c.add_argument(
         "--encoder-weights",
         action="append",
-        default=a,
+        default=A,
         metavar="MODEL=FILE",
         help="load a local encoder state dict, e.g. alexnet=alexnet.safetensors",
     )
-    c.add_argument("--densenet-epochs", type=int, default=a, help="default 30")
-    c.add_argument("--tsne-points", type=int, default=a, help="points per t-SNE map (2000)")
-    c.add_argument("--seed", type=int, default=a)
-    c.add_argument("--device", default=a, help="auto, cpu or cuda")
-    c.add_argument("--out", default=a, metavar="DIR", help="output directory to write")
-    c.add_argument("--overwrite", action="store_true", default=a, help=OVERWRITE_HELP)
+    c.add_argument("--densenet-epochs", type=int, default=A, help="default 30")
+    c.add_argument("--tsne-points", type=int, default=A, help="points per t-SNE map (2000)")
+    add_output_arguments(c, "output directory to write")
 
     p = sub.add_parser("predict", help="assign new images with a saved run")
     p.add_argument("--run", required=True, metavar="DIR", help="a directory `aeclust run` wrote")
