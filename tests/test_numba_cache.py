@@ -73,3 +73,18 @@ def test_precompile_leaves_nothing_to_compile_for_the_fit(n_samples):
     Z = np.random.default_rng(1).normal(size=(n_samples, 6))
     reducer.fit(Z)
     assert sum(len(d.overloads) for d in dispatchers()) == compiled
+
+
+def test_no_writable_cache_falls_back_to_compiling(monkeypatch):
+    """numba raises when it finds no writable place for a cache; UMAP must still work."""
+    from numba.core.dispatcher import Dispatcher
+
+    from aeclust.cluster import numba_cache
+
+    def refuse(self):
+        raise RuntimeError("cannot cache function: no locator available")
+
+    monkeypatch.setattr(Dispatcher, "enable_caching", refuse)
+    monkeypatch.setattr(numba_cache, "_enabled", set())
+    monkeypatch.setattr(numba_cache, "_uses_null_cache", lambda d: True)
+    assert numba_cache.enable_cache() == 0

@@ -16,17 +16,21 @@ codes or more (below that UMAP finds exact neighbours and needs neither).
 Where the cache lives is numba's choice: ``$NUMBA_CACHE_DIR`` when set, else
 ``__pycache__`` beside the package's source when that is writable, else
 ``~/.cache/numba``. A new umap-learn, pynndescent or numba (a changed source file) or
-another CPU invalidates the entries by itself.
+another CPU invalidates the entries by itself. Where no such place is writable, numba
+cannot cache and UMAP compiles in every process, as without this module.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import threading
 import warnings
 
 from ..errors import require
+
+log = logging.getLogger(__name__)
 
 PACKAGES = ("pynndescent", "umap")
 _lock = threading.Lock()
@@ -49,8 +53,11 @@ def enable_cache() -> int:
             if id(dispatcher) in _enabled:
                 continue
             if _uses_null_cache(dispatcher):
-                dispatcher.enable_caching()
-                switched += 1
+                try:
+                    dispatcher.enable_caching()
+                    switched += 1
+                except RuntimeError as exc:  # no writable place for a cache: compile as before
+                    log.debug("numba cannot cache %s: %s", dispatcher.py_func.__name__, exc)
             _enabled.add(id(dispatcher))
     # numba warns once per function it cannot cache; nothing a user could do about it
     warnings.filterwarnings("ignore", message=r".*Cannot cache compiled function")
