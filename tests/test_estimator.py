@@ -150,6 +150,7 @@ def test_bad_data(digits_small):
         ({"n_clusters": 299, "reducer": "umap"}, "UMAP to 299 components needs more than 300"),
         ({"reducer": "umap", "reducer_params": {"n_neighbors": 1}}, "n_neighbors must be"),
         ({"reducer": "umap", "reducer_params": {"min_dist": 2.0}}, "min_dist <= spread"),
+        ({"reducer": "umap", "reducer_params": {"metric": "nonsense"}}, "UMAP rejects"),
         (
             {"clusterer": "hdbscan", "clusterer_params": {"min_cluster_size": 400}},
             r"min_cluster_size=400 is larger than the number of codes \(300\)",

@@ -128,7 +128,12 @@ class UMAPReducer:
         )
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            model.fit(Z)
+            try:
+                model.fit(Z)
+            except (ValueError, TypeError) as exc:  # e.g. an unknown metric, before training
+                raise ConfigError(
+                    f"UMAP rejects these settings ({config['params']}): {exc}"
+                ) from exc
 
     def check_n_samples(self, n_samples: int) -> None:
         """Raise ConfigError if UMAP cannot reduce ``n_samples`` codes with these settings
