@@ -38,22 +38,25 @@ def hide_optional_datasets(monkeypatch, empty_dir) -> None:
     monkeypatch.setitem(sys.modules, "skimage", None)  # find_spec and import now fail
 
 
+def skip_unless_available(name: str, variant: str) -> None:
+    """Skip (at run time, so the hidden variant skips too) unless the built-in dataset
+    ``name`` can be loaded here; the reason is its own install hint."""
+    if variant == "hidden":
+        pytest.skip(f"{name} hidden, as on a new machine")
+    spec = DATASETS[name]
+    if not spec.available():
+        pytest.skip(f"{name} is not available here: {spec.hint}")
+
+
 @pytest.fixture
 def fashion_mnist(optional_datasets):
-    """Skip (at run time, so the hidden variant skips too) unless Fashion-MNIST is here."""
-    if optional_datasets == "hidden":
-        pytest.skip("Fashion-MNIST hidden, as on a new machine")
-    if not DATASETS["fashion-mnist"].available():
-        pytest.skip("dataset-fashion-mnist is not installed: apt-get install dataset-fashion-mnist")
+    skip_unless_available("fashion-mnist", optional_datasets)
 
 
 @pytest.fixture
 def ihc_tiles(optional_datasets):
-    """Skip unless scikit-image, which holds the ihc-tiles image, can be imported."""
-    if optional_datasets == "hidden":
-        pytest.skip("scikit-image hidden, as on a new machine")
-    if not DATASETS["ihc-tiles"].available():
-        pytest.skip("scikit-image is not installed (pip install 'aeclust[demo]')")
+    """scikit-image holds the ihc-tiles image."""
+    skip_unless_available("ihc-tiles", optional_datasets)
 
 
 @pytest.fixture

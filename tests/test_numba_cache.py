@@ -85,6 +85,5 @@ def test_no_writable_cache_falls_back_to_compiling(monkeypatch):
         raise RuntimeError("cannot cache function: no locator available")
 
     monkeypatch.setattr(Dispatcher, "enable_caching", refuse)
-    monkeypatch.setattr(numba_cache, "_enabled", set())
     monkeypatch.setattr(numba_cache, "_uses_null_cache", lambda d: True)
     assert numba_cache.enable_cache() == 0

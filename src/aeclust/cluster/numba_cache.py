@@ -34,7 +34,6 @@ log = logging.getLogger(__name__)
 
 PACKAGES = ("pynndescent", "umap")
 _lock = threading.Lock()
-_enabled: set[int] = set()  # id() of the dispatchers already switched
 
 
 def import_umap(purpose: str = "UMAP"):
@@ -50,15 +49,13 @@ def enable_cache() -> int:
     switched = 0
     with _lock:
         for dispatcher in dispatchers():
-            if id(dispatcher) in _enabled:
+            if not _uses_null_cache(dispatcher):  # switched already, or cache=True
                 continue
-            if _uses_null_cache(dispatcher):
-                try:
-                    dispatcher.enable_caching()
-                    switched += 1
-                except RuntimeError as exc:  # no writable place for a cache: compile as before
-                    log.debug("numba cannot cache %s: %s", dispatcher.py_func.__name__, exc)
-            _enabled.add(id(dispatcher))
+            try:
+                dispatcher.enable_caching()
+                switched += 1
+            except RuntimeError as exc:  # no writable place for a cache: compile as before
+                log.debug("numba cannot cache %s: %s", dispatcher.py_func.__name__, exc)
     # numba warns once per function it cannot cache; nothing a user could do about it
     warnings.filterwarnings("ignore", message=r".*Cannot cache compiled function")
     return switched
