@@ -4,7 +4,6 @@ import re
 import numpy as np
 import pytest
 import torch
-from safetensors.torch import load_file
 
 from aeclust.errors import ConfigError
 from aeclust.losses import bce, mse
@@ -17,6 +16,7 @@ from aeclust.training import (
     ProgressBar,
     TrainConfig,
     Trainer,
+    read_state,
 )
 
 
@@ -100,7 +100,9 @@ def test_early_stopping_restores_best(tmp_path):
     trainer = Trainer(model, recon, TrainConfig(epochs=0, val_fraction=0.25))
     trainer.fit(toy_images())  # same seed -> same held-out split
     assert trainer.evaluate(trainer.val_index) == pytest.approx(best, rel=1e-5)
-    assert set(load_file(str(ckpt))) == set(model.state_dict())
+    saved = read_state(ckpt)  # the whole state, its model at the best epoch
+    assert saved["stop"] and saved["epoch"] == len(history)
+    assert all(torch.equal(v, model.state_dict()[k]) for k, v in saved["model"].items())
 
 
 def test_lr_schedules():

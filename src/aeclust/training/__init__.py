@@ -1,15 +1,27 @@
-"""The generic training loop, its callbacks and batched inference."""
+"""The generic training loop, its steps, callbacks, checkpoints and batched inference."""
 
 from .augment import AUGMENTS, RandomAffine, build_augment
-from .callbacks import Checkpoint, EarlyStopping, ProgressBar
+from .callbacks import EarlyStopping, ProgressBar
+from .checkpoint import Checkpoint, data_identity, read_state, write_state
 from .inference import apply_batched
-from .trainer import LR_SCHEDULES, Batch, Callback, TrainConfig, Trainer, resolve_device
+from .optim import LR_SCHEDULES, OPTIMIZERS, build_optimizer, build_scheduler
+from .steps import LossStep, Step
+from .trainer import Batch, Callback, TrainConfig, Trainer, TrainingInterrupted, resolve_device
 
 __all__ = [
     "AUGMENTS",
     "RandomAffine",
     "build_augment",
     "LR_SCHEDULES",
+    "OPTIMIZERS",
+    "LossStep",
+    "Step",
+    "TrainingInterrupted",
+    "build_optimizer",
+    "build_scheduler",
+    "data_identity",
+    "read_state",
+    "write_state",
     "Batch",
     "Callback",
     "Checkpoint",

@@ -1,18 +1,15 @@
-"""Callbacks for :class:`~aeclust.training.trainer.Trainer`: progress, checkpoints, early stop."""
+"""Callbacks for :class:`~aeclust.training.trainer.Trainer`: progress and early stopping
+(checkpoints: :mod:`aeclust.training.checkpoint`)."""
 
 from __future__ import annotations
 
-import copy
 import logging
-import os
 import sys
 import time
-from pathlib import Path
 
 from tqdm.auto import tqdm
 
 from ..progress import interactive
-from ..weights import write_safetensors
 from .trainer import Callback, Trainer, batch_bounds
 
 log = logging.getLogger(__name__)
@@ -33,10 +30,14 @@ class ProgressBar(Callback):
         cfg = trainer.config
         self.out = self.stream if self.stream is not None else sys.stderr
         self.started, self.epochs_done, self.bar = time.perf_counter(), 0, None
+        if trainer.resumed:
+            self.out.write(f"{self.desc}: resuming after epoch {trainer.epoch}\n")
         if interactive(self.out):
             per_epoch = len(batch_bounds(len(trainer.train_index), cfg.batch_size))
             total = per_epoch * cfg.epochs
-            self.bar = tqdm(total=total, desc=self.desc, unit="batch", leave=False, file=self.out)
+            done = per_epoch * trainer.epoch + (trainer.position or {}).get("batch", 0)
+            self.bar = tqdm(total=total, initial=min(done, total), desc=self.desc, unit="batch",
+                            leave=False, file=self.out)  # fmt: skip
 
     def on_epoch_start(self, trainer: Trainer, epoch: int) -> None:
         self.epoch_started, self.batches = time.perf_counter(), 0
@@ -70,23 +71,6 @@ class ProgressBar(Callback):
             self.bar.close()
 
 
-class Checkpoint(Callback):
-    """Write the model's weights to ``path`` (safetensors) after every ``every`` epochs.
-
-    The file is written to a temporary name and renamed, so it is never half-written.
-    """
-
-    def __init__(self, path: str | os.PathLike, every: int = 1):
-        self.path, self.every = Path(path), max(1, every)
-
-    def on_epoch_end(self, trainer: Trainer, epoch: int, logs: dict) -> None:
-        if epoch % self.every == 0 or epoch == trainer.config.epochs:
-            state = {
-                k: v.detach().cpu().contiguous() for k, v in trainer.model.state_dict().items()
-            }
-            write_safetensors(state, self.path, metadata={"epoch": str(epoch)})
-
-
 class EarlyStopping(Callback):
     """Stop when ``val_loss`` has not improved for ``patience`` epochs; restore the best weights."""
 
@@ -94,12 +78,13 @@ class EarlyStopping(Callback):
         self.patience, self.min_delta = patience, min_delta
 
     def on_train_start(self, trainer: Trainer) -> None:
-        self.best, self.best_epoch, self.best_state = float("inf"), 0, None
+        if not trainer.resumed:
+            self.best, self.best_epoch, self.best_state = float("inf"), 0, None
 
     def on_epoch_end(self, trainer: Trainer, epoch: int, logs: dict) -> None:
         if logs["val_loss"] < self.best - self.min_delta:
             self.best, self.best_epoch = logs["val_loss"], epoch
-            self.best_state = copy.deepcopy(trainer.model.state_dict())
+            self.best_state = {k: v.detach().clone() for k, v in trainer.model.state_dict().items()}
         elif epoch - self.best_epoch >= self.patience:
             log.info(
                 "early stop at epoch %d; best val_loss %.4g at %d",
@@ -113,3 +98,10 @@ class EarlyStopping(Callback):
     def on_train_end(self, trainer: Trainer) -> None:
         if self.best_state is not None:
             trainer.model.load_state_dict(self.best_state)
+
+    def state_dict(self) -> dict:
+        return {"best": self.best, "best_epoch": self.best_epoch, "best_state": self.best_state}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.best, self.best_epoch = state["best"], state["best_epoch"]
+        self.best_state = state["best_state"]

@@ -1,16 +1,23 @@
-"""One training loop for every model: Adam over index mini-batches of in-memory tensors.
+"""One training loop for every model: a step over index mini-batches of in-memory tensors.
 
-The loop knows nothing about autoencoders or clustering. A model is trained by a
-``loss_fn(model, batch) -> Tensor | dict`` and observed or steered by callbacks (progress
-bar, checkpoints, early stopping, and later e.g. the per-epoch centre update of DCAE).
+The loop knows nothing about autoencoders, clustering or optimizers. What happens to a
+mini-batch is the job of a :class:`~aeclust.training.steps.Step` (``LossStep(loss_fn)``
+minimises one loss with one optimizer; a GAN's step updates two); callbacks observe and
+steer training (progress bar, checkpoints, early stopping, DCAE's centre update, DEC's
+target update). Everything training changes (weights, optimizer and schedule states, epoch
+and step counters, the shuffling generator, the history, the step's and each callback's
+own state) is in :meth:`Trainer.state_dict`, so a run resumes bit for bit.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import signal
+import threading
 import time
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -19,10 +26,10 @@ import torch
 from torch import Tensor, nn
 
 from ..errors import ConfigError, check_choice
+from .optim import LR_SCHEDULES, OPTIMIZERS
+from .steps import LossStep, Step
 
 log = logging.getLogger(__name__)
-
-LR_SCHEDULES = ("constant", "cosine", "step")
 
 
 @dataclass
@@ -31,9 +38,10 @@ class TrainConfig:
     batch_size: int = 256
     lr: float = 1e-3
     weight_decay: float = 0.0
-    lr_schedule: str = (
-        "constant"  # constant | cosine (to 0 over all epochs) | step (x0.1 at 1/2, 3/4)
-    )
+    optimizer: str = "adam"  # adam | adamw | rmsprop | sgd
+    optimizer_params: dict | None = None  # the optimizer's own settings, e.g. {"momentum": 0.9}
+    # constant | cosine (to 0 over all epochs) | step (x0.1 at 1/2, 3/4)
+    lr_schedule: str = "constant"
     val_fraction: float = 0.0  # held-out share for the validation loss (and early stopping)
     patience: int | None = None  # stop after this many epochs without a better val loss
     seed: int = 0  # shuffling and the held-out split
@@ -49,6 +57,7 @@ class TrainConfig:
                 f"batch_size={self.batch_size}, lr={self.lr}."
             )
         check_choice("lr_schedule", self.lr_schedule, LR_SCHEDULES)
+        check_choice("optimizer", self.optimizer, OPTIMIZERS)
         if not 0 <= self.val_fraction < 1:
             raise ConfigError(f"val_fraction must be in [0, 1); got {self.val_fraction}.")
         if self.patience is not None and self.val_fraction == 0:
@@ -60,6 +69,17 @@ class TrainConfig:
 class Batch(NamedTuple):
     x: Tensor  # (B, C, H, W) on the training device
     index: Tensor  # (B,) positions of the samples in the training data, for per-sample state
+    weight: Tensor | None = None  # (B,) per-sample loss weights, when the step keeps them
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Ctrl-C (SIGINT) during :meth:`Trainer.fit`: training stopped at the end of a batch,
+    after the callbacks' ``on_checkpoint(trainer, "interrupt")`` (a :class:`Checkpoint`
+    writes the state there); ``epoch`` is the epoch that was interrupted."""
+
+    def __init__(self, epoch: int):
+        super().__init__(f"training interrupted in epoch {epoch}")
+        self.epoch = epoch
 
 
 def resolve_device(device: str = "auto") -> torch.device:
@@ -89,38 +109,52 @@ class Callback:
 
     ``logs`` is the dict of the epoch's averaged losses (and ``val_loss``); a callback may
     add entries to it (they enter the history) or set ``trainer.stop = True``, which ends
-    training after the current batch.
+    training after the current batch. ``on_checkpoint`` comes when the whole state is
+    consistent: after an epoch is recorded (``"epoch"``), at Ctrl-C (``"interrupt"``) and
+    at the end (``"end"``). What a callback changes during training belongs in its
+    ``state_dict()``, restored by ``load_state_dict`` before ``on_train_start`` on resume
+    (``trainer.resumed`` is then True, and ``on_train_start`` must not reset it).
     """
 
     def on_train_start(self, trainer: Trainer) -> None: ...
     def on_epoch_start(self, trainer: Trainer, epoch: int) -> None: ...
     def on_batch_end(self, trainer: Trainer, logs: dict) -> None: ...
     def on_epoch_end(self, trainer: Trainer, epoch: int, logs: dict) -> None: ...
+    def on_checkpoint(self, trainer: Trainer, reason: str) -> None: ...
     def on_train_end(self, trainer: Trainer) -> None: ...
+
+    def state_dict(self) -> dict:
+        return {}
+
+    def load_state_dict(self, state: dict) -> None: ...
 
 
 class Trainer:
-    """Train ``model`` on ``X`` (N, C, H, W) by minimising ``loss_fn``.
+    """Train ``model`` on ``X`` (N, C, H, W) with ``step`` (a :class:`Step`, or a plain
+    ``loss_fn(model, batch)``, which becomes ``LossStep(loss_fn)``).
 
-    ``loss_fn(model, batch)`` returns a scalar tensor or a dict with a ``"loss"`` tensor
-    and other scalars to log. ``fit`` returns the history: one dict per epoch with
-    ``epoch``, ``loss``, ``val_loss`` (if held out), ``lr``, ``seconds`` and the extras.
+    ``fit`` returns the history: one dict per epoch with ``epoch``, the step's losses,
+    ``val_loss`` (if held out), ``lr``, ``seconds`` and what callbacks add. ``fit(X,
+    state=trainer.state_dict())`` continues a run from that state, with the same result as
+    if it had not stopped.
     """
 
-    def __init__(self, model: nn.Module, loss_fn, config: TrainConfig, callbacks=()):
+    def __init__(self, model: nn.Module, step, config: TrainConfig, callbacks=()):
         config.validate()
-        self.model, self.loss_fn, self.config = model, loss_fn, config
+        self.model, self.config = model, config
+        self.step = step if isinstance(step, Step) else LossStep(step)
         self.callbacks = list(callbacks)
         self.device = resolve_device(config.device)
         self.history: list[dict] = []
         self.stop = False
-        self.epoch = 0
+        self.epoch = self.global_step = 0
+        self.position: dict | None = None  # where an interrupted epoch stopped
 
-    def fit(self, X: np.ndarray | Tensor) -> list[dict]:
+    def fit(self, X: np.ndarray | Tensor, state: dict | None = None) -> list[dict]:
         cfg = self.config
         X = torch.as_tensor(X, dtype=torch.float32)
-        generator = torch.Generator().manual_seed(cfg.seed)
-        order = torch.randperm(len(X), generator=generator)
+        self.generator = torch.Generator().manual_seed(cfg.seed)
+        order = torch.randperm(len(X), generator=self.generator)
         n_val = int(round(cfg.val_fraction * len(X)))
         self.val_index, self.train_index = order[:n_val], order[n_val:]
         if cfg.epochs and not len(self.train_index):
@@ -130,87 +164,151 @@ class Trainer:
             )
         self.X = X
         self.model.to(self.device)
-        self.optimizer = torch.optim.Adam(
-            self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay
-        )
-        scheduler = self._scheduler()
-        self.stop = False
+        self.step.configure(self.model, cfg)
+        self.history, self.stop, self.epoch, self.global_step = [], False, 0, 0
+        self.position = None
+        self.resumed = state is not None  # callbacks keep their loaded state then
+        if state is not None:
+            self.load_state_dict(state)
         self._call("on_train_start")
-        for epoch in range(1, cfg.epochs + 1):
-            self.epoch = epoch
-            self._call("on_epoch_start", epoch)
-            start = time.perf_counter()
-            logs = self._train_epoch(generator)
-            if n_val:
-                logs["val_loss"] = self.evaluate(self.val_index)
-            logs = {"epoch": epoch, **logs, "lr": self.optimizer.param_groups[0]["lr"]}
-            if scheduler is not None:
-                scheduler.step()
-            logs["seconds"] = time.perf_counter() - start
-            self._call("on_epoch_end", epoch, logs)
-            self.history.append(logs)
-            if self.stop:
-                break
+        with self._sigint_at_batch_end():
+            while not self.stop and (self.position is not None or self.epoch < cfg.epochs):
+                self._run_epoch(n_val)
         self._call("on_train_end")
+        self._call("on_checkpoint", "end")
         return self.history
 
-    def batches(self, index: Tensor, shuffle: bool, generator=None):
-        """Yield :class:`Batch` es of ``self.X`` at ``index``, moved to the device.
+    def _run_epoch(self, n_val: int) -> None:
+        if self.position is None:
+            self.epoch += 1
+        epoch = self.epoch
+        self._call("on_epoch_start", epoch)
+        start = time.perf_counter()
+        logs = self._train_epoch()
+        if n_val:
+            logs["val_loss"] = self.evaluate(self.val_index)
+        logs = {"epoch": epoch, **logs, "lr": self.step.lr()}
+        self.step.end_epoch()
+        logs["seconds"] = time.perf_counter() - start
+        self._call("on_epoch_end", epoch, logs)
+        self.history.append(logs)
+        self._call("on_checkpoint", "epoch")
+        if self._interrupted:
+            raise TrainingInterrupted(epoch)
 
-        When shuffling (training), a last batch of a single sample joins the one before it:
-        batch normalisation cannot train on one sample.
-        """
+    def batches(self, index: Tensor, shuffle: bool):
+        """Yield :class:`Batch` es of ``self.X`` at ``index`` (shuffled with the trainer's
+        generator when training), moved to the device."""
         if shuffle:
-            index = index[torch.randperm(len(index), generator=generator)]
+            index = index[torch.randperm(len(index), generator=self.generator)]
         for start, stop in batch_bounds(len(index), self.config.batch_size, shuffle):
             idx = index[start:stop]
             yield Batch(self.X[idx].to(self.device, non_blocking=True), idx)
 
-    def _train_epoch(self, generator) -> dict:
+    def _train_epoch(self) -> dict:
+        """Train on one epoch's batches (from where an interrupted epoch stopped); a last
+        batch of a single sample joins the one before it (batch normalisation cannot train
+        on one sample)."""
         self.model.train()
-        sums: dict[str, float] = {}
-        n = 0
-        for batch in self.batches(self.train_index, True, generator):
+        if self.position is None:
+            shuffle = torch.randperm(len(self.train_index), generator=self.generator)
+            self.position = {"order": self.train_index[shuffle], "batch": 0, "sums": {}, "n": 0}
+        pos = self.position
+        self.position = None
+        order, sums, n = pos["order"], dict(pos["sums"]), pos["n"]
+        bounds = batch_bounds(len(order), self.config.batch_size)
+        for i in range(pos["batch"], len(bounds)):
+            idx = order[bounds[i][0] : bounds[i][1]]
+            batch = Batch(self.X[idx].to(self.device, non_blocking=True), idx)
             if self.config.augment is not None:
-                batch = Batch(self.config.augment(batch.x, generator), batch.index)
-            out = self.loss_fn(self.model, batch)
-            out = out if isinstance(out, dict) else {"loss": out}
-            self.optimizer.zero_grad(set_to_none=True)
-            out["loss"].backward()
-            self.optimizer.step()
-            values = {k: float(v.detach()) for k, v in out.items()}
+                batch = batch._replace(x=self.config.augment(batch.x, self.generator))
+            values = {k: float(v.detach()) if torch.is_tensor(v) else float(v)
+                      for k, v in self.step(self, batch).items()}  # fmt: skip
+            self.global_step += 1
             if not math.isfinite(values["loss"]):
                 raise FloatingPointError(
                     f"The loss became {values['loss']} in epoch {self.epoch}; lower the "
                     "learning rate (lr) or check the input scale."
                 )
             for k, v in values.items():
-                sums[k] = sums.get(k, 0.0) + v * len(batch.x)
-            n += len(batch.x)
+                sums[k] = sums.get(k, 0.0) + v * len(idx)
+            n += len(idx)
             self._call("on_batch_end", values)
             if self.stop:  # a callback may end training mid-epoch (e.g. DEC's convergence test)
                 break
+            if self._interrupted and i + 1 < len(bounds):
+                self.position = {"order": order, "batch": i + 1, "sums": sums, "n": n}
+                self._call("on_checkpoint", "interrupt")
+                raise TrainingInterrupted(self.epoch)
         return {k: v / max(n, 1) for k, v in sums.items()}
 
     @torch.no_grad()
     def evaluate(self, index: Tensor) -> float:
-        """Mean of ``loss_fn`` over the samples at ``index`` in eval mode."""
+        """Mean loss of the step over the samples at ``index``, in eval mode."""
         self.model.eval()
         total = 0.0
         for batch in self.batches(index, False):
-            out = self.loss_fn(self.model, batch)
-            total += float(out["loss"] if isinstance(out, dict) else out) * len(batch.x)
+            total += float(self.step.evaluate(self, batch)["loss"]) * len(batch.x)
         self.model.train()
         return total / max(len(index), 1)
 
-    def _scheduler(self):
-        cfg, opt = self.config, self.optimizer
-        if cfg.lr_schedule == "cosine":
-            return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(cfg.epochs, 1))
-        if cfg.lr_schedule == "step":
-            milestones = sorted({max(1, cfg.epochs // 2), max(1, 3 * cfg.epochs // 4)})
-            return torch.optim.lr_scheduler.MultiStepLR(opt, milestones, gamma=0.1)
-        return None
+    # ------------------------------------------------------------------ state
+    def state_dict(self) -> dict:
+        """Everything training has changed; tensors are the live ones (copy before keeping)."""
+        return {
+            "model": self.model.state_dict(),
+            "step": self.step.state_dict(),
+            "callbacks": {self._key(i, cb): cb.state_dict() for i, cb in enumerate(self.callbacks)},
+            "epoch": self.epoch,
+            "global_step": self.global_step,
+            "stop": self.stop,
+            "history": self.history,
+            "position": self.position,
+            "generator": self.generator.get_state(),
+            "torch_rng": torch.get_rng_state(),
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        keys = {self._key(i, cb) for i, cb in enumerate(self.callbacks)}
+        if set(state["callbacks"]) != keys:
+            raise ConfigError(
+                f"The saved training state has the callbacks {sorted(state['callbacks'])}, this "
+                f"trainer {sorted(keys)}; resume with the settings of the saved run."
+            )
+        self.model.load_state_dict(state["model"])
+        self.step.load_state_dict(state["step"])
+        for i, cb in enumerate(self.callbacks):
+            cb.load_state_dict(state["callbacks"][self._key(i, cb)])
+        self.epoch, self.global_step = int(state["epoch"]), int(state["global_step"])
+        self.stop, self.history = bool(state["stop"]), list(state["history"])
+        self.position = state["position"]
+        self.generator.set_state(state["generator"])
+        torch.set_rng_state(state["torch_rng"])
+
+    @staticmethod
+    def _key(i: int, cb: Callback) -> str:
+        return f"{i}.{type(cb).__name__}"
+
+    @contextmanager
+    def _sigint_at_batch_end(self):
+        """A first Ctrl-C ends training at the end of the batch (after a checkpoint, see
+        :class:`TrainingInterrupted`); a second one interrupts at once."""
+        self._interrupted = False
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+
+        def handler(signum, frame):
+            if self._interrupted:
+                raise KeyboardInterrupt
+            self._interrupted = True
+            log.warning("Ctrl-C: stopping at the end of this batch (again to stop at once)")
+
+        previous = signal.signal(signal.SIGINT, handler)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGINT, previous)
 
     def _call(self, hook: str, *args) -> None:
         for cb in self.callbacks:
