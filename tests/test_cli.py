@@ -150,7 +150,7 @@ def test_overwrite_replaces_only_earlier_aeclust_outputs(tmp_path, capsys, monke
 
 def test_run_files_are_readable_by_others(run_dir):
     assert run_dir.stat().st_mode & 0o777 == 0o755
-    for name in ("model.safetensors", "checkpoint.safetensors", "report.html"):
+    for name in ("model.safetensors", "checkpoints/autoencoder.safetensors", "report.html"):
         assert (run_dir / name).stat().st_mode & 0o777 == 0o644, name
 
 

@@ -132,7 +132,7 @@ def run(config: RunConfig, progress: bool = True) -> tuple[Path, dict]:
     config.k, config.out = k, str(out)
     with staged_dir(out) as stage:
         est = make_estimator(
-            config, k, verbose=progress, checkpoint=str(stage / "checkpoint.safetensors")
+            config, k, verbose=progress, checkpoint=str(stage / "checkpoints")
         )
         write_yaml(config, stage / "config.yaml")
         est.fit(data.X, data.y)

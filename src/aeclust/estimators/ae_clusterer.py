@@ -77,7 +77,9 @@ class AEClusterer(DeepClusterer):
     verbose : bool, default=False
         Show a progress bar while training.
     checkpoint : str or None
-        Write the weights to this safetensors file after every epoch.
+        A directory: the whole training state (weights, optimizer, epoch, shuffling) is
+        written to ``<checkpoint>/autoencoder.safetensors`` after every epoch and at
+        Ctrl-C, and ``fit(X, resume=checkpoint)`` continues a killed fit from it.
     encoder_weights : str or None
         A local state dict (safetensors, or a torch file read with ``weights_only=True``)
         loaded into the encoder before training, e.g. torchvision's AlexNet weights for
@@ -142,10 +144,17 @@ class AEClusterer(DeepClusterer):
         self.checkpoint = checkpoint
         self.encoder_weights = encoder_weights
 
-    def fit(self, X, y=None):
-        """Train the autoencoder on X, then cluster its codes. Returns self."""
+    def fit(self, X, y=None, resume=None):
+        """Train the autoencoder on X, then cluster its codes. Returns self.
+
+        ``resume``: the ``checkpoint`` directory of a fit that was killed or interrupted
+        with the same data and settings; training continues from its last checkpoint and
+        ends with the same weights and labels as a fit that was never stopped. A
+        checkpoint of other data or settings is refused with the difference named.
+        """
         X = self._check_fit_input(X, y)
         seed = self._seed()
+        ckpts = self._checkpoints(X, resume)
         # build everything first, so a bad name fails before minutes of training
         clusterer = build_clusterer(
             self.clusterer, self.n_clusters, random_state=seed, **(self.clusterer_params or {})
@@ -163,7 +172,7 @@ class AEClusterer(DeepClusterer):
         if reducer is not None and self.epochs > 0:  # not beside training, which it slows
             reducer.precompile(len(X), self.autoencoder_.config.latent_dim)
         t0 = time.perf_counter()
-        self.history_ = self._pretrain(X, seed)
+        self.history_ = self._train_autoencoder(X, seed, ckpts)
         t1 = time.perf_counter()
         Z = self._encode(X)
         t2 = time.perf_counter()

@@ -27,15 +27,17 @@ from ..errors import ConfigError, DataError, ModelFileError
 from ..losses import reconstruction_loss, to_image
 from ..nn import autoencoder_config, build_autoencoder
 from ..training import (
-    Checkpoint,
     EarlyStopping,
+    LossStep,
     ProgressBar,
     TrainConfig,
     Trainer,
     apply_batched,
     build_augment,
+    data_identity,
     resolve_device,
 )
+from ..training.checkpoint import CheckpointDir
 from ..weights import write_safetensors
 
 FORMAT = "aeclust-model"
@@ -102,6 +104,39 @@ class ImageInputMixin:
         """An int seed from ``random_state`` (drawn at random when it is None)."""
         return int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
 
+    def _checkpoints(self, X: np.ndarray, resume) -> CheckpointDir:
+        """Where this fit's phases write (``checkpoint``, else ``resume``) and resume from,
+        tagged with the settings that shape the result and a hash of ``X``."""
+        write_to = getattr(self, "checkpoint", None) or resume
+        identity = {}
+        if write_to or resume:
+            params = self.get_params()
+            for k in ("verbose", "checkpoint", "device"):  # these leave the result as it is
+                params.pop(k, None)
+            identity = {
+                "estimator": type(self).__name__,
+                "params": _jsonable(params),
+                "data": data_identity(X),
+            }
+        return CheckpointDir(write_to, resume, identity)
+
+
+def fit_phase(
+    est, model, step, config, X, ckpts: CheckpointDir, phase: str, callbacks=(), desc=None
+):
+    """Train one phase of ``est``'s fit: ``Trainer(model, step, config)`` with
+    ``callbacks``, then the progress bar (when ``est.verbose``; ``desc`` names it, default
+    the phase), early stopping (when
+    ``est.patience`` is set) and the phase's checkpoint; resumed from ``ckpts`` when it
+    holds this phase. Returns the history."""
+    callbacks = list(callbacks)
+    if est.verbose:
+        callbacks.append(ProgressBar(desc or phase))
+    if est.patience is not None:
+        callbacks.append(EarlyStopping(est.patience))
+    callbacks += ckpts.callbacks(phase)
+    return Trainer(model, step, config, callbacks).fit(X, ckpts.state(phase))
+
 
 class DeepClusterer(ImageInputMixin, ClusterMixin, TransformerMixin, BaseEstimator):
     """Base of the autoencoder-based clustering estimators (not used directly).
@@ -143,18 +178,11 @@ class DeepClusterer(ImageInputMixin, ClusterMixin, TransformerMixin, BaseEstimat
             augment=build_augment(getattr(self, "augment", None), self.image_shape_),
         )
 
-    def _callbacks(self, desc: str) -> list:
-        callbacks = []
-        if self.verbose:
-            callbacks.append(ProgressBar(desc))
-        if self.patience is not None:
-            callbacks.append(EarlyStopping(self.patience))
-        if self.checkpoint:
-            callbacks.append(Checkpoint(self.checkpoint))
-        return callbacks
-
-    def _pretrain(self, X: np.ndarray, seed: int, epochs: int | None = None) -> list[dict]:
-        """Train ``self.autoencoder_`` on reconstruction alone; returns the history."""
+    def _train_autoencoder(
+        self, X: np.ndarray, seed: int, ckpts: CheckpointDir, epochs: int | None = None
+    ) -> list[dict]:
+        """Train ``self.autoencoder_`` on reconstruction alone (the phase "autoencoder");
+        returns the history."""
         loss = reconstruction_loss(self.loss)
         if self.loss == "bce" and (X.min() < 0 or X.max() > 1):
             raise DataError(
@@ -166,8 +194,7 @@ class DeepClusterer(ImageInputMixin, ClusterMixin, TransformerMixin, BaseEstimat
             return loss(model(batch.x), batch.x)
 
         cfg = self._train_config(seed, epochs)
-        trainer = Trainer(self.autoencoder_, loss_fn, cfg, self._callbacks("autoencoder"))
-        return trainer.fit(X)
+        return fit_phase(self, self.autoencoder_, LossStep(loss_fn), cfg, X, ckpts, "autoencoder")
 
     def _encode(self, X: np.ndarray) -> np.ndarray:
         return apply_batched(

@@ -18,38 +18,51 @@ from ..data.validate import check_labels, check_n_clusters
 from ..errors import ConfigError, check_choice
 from ..losses import embedded_kmeans_loss, reconstruction_loss
 from ..metrics import cluster_acc, nmi
-from ..training import Callback, Trainer, resolve_device
+from ..training import Callback, LossStep, Trainer, resolve_device
+from .base import fit_phase
 from .joint import JointClusterer
 
 log = logging.getLogger(__name__)
 
 
 class CenterUpdate(Callback):
-    """After every epoch: assign all codes to their nearest centre, then move the centres.
+    """The centres and assignments of DCAE's k-means, and their update after every epoch:
+    assign all codes to their nearest centre (eq. 6), then move every centre to the mean of
+    its codes (eq. 7).
 
-    Logs ``e2`` (the embedded k-means loss on all data), ``reseeded`` (clusters that were
-    empty and got a new centre) and, with labels, ``acc`` and ``nmi`` of the assignment.
+    ``centers`` (K, d) on the training device and ``assign`` (N,) are read by the loss and
+    saved with the training state. Logs ``e2`` (the embedded k-means loss on all data),
+    ``reseeded`` (clusters that were empty and got a new centre) and, with labels ``y``,
+    ``acc`` and ``nmi`` of the assignment.
     """
 
-    def __init__(self, est: DCAEKMeans, X: np.ndarray, y: np.ndarray | None):
-        self.est, self.X, self.y = est, X, y
+    def __init__(self, encode, centers: np.ndarray, assign, lam: float, y, device):
+        self.encode, self.lam, self.y, self.device = encode, lam, y, device
+        self.set(centers, assign)
+
+    def set(self, centers: np.ndarray, assign) -> None:
+        self.centers = torch.as_tensor(np.asarray(centers, dtype=np.float32), device=self.device)
+        self.assign = torch.as_tensor(assign, dtype=torch.long)
 
     def on_epoch_end(self, trainer: Trainer, epoch: int, logs: dict) -> None:
-        est = self.est
-        Z = est._encode(self.X)
-        centers = est.centers_.cpu().numpy()
+        Z = self.encode()
+        centers = self.centers.cpu().numpy()
         assign = assign_nearest(Z, centers)  # eq. 6
         centers, empty = update_centers(Z, assign, centers)  # eq. 7
         if empty:
             log.warning("epoch %d: re-seeded empty cluster(s) %s", epoch, empty)
-        est._set_centers(centers, assign_nearest(Z, centers))
-        logs["e2"] = (
-            est.lam / 2 * float(((Z - centers[est.assign_.cpu().numpy()]) ** 2).sum(1).mean())
-        )
+        self.set(centers, assign_nearest(Z, centers))
+        labels = self.assign.numpy()
+        logs["e2"] = self.lam / 2 * float(((Z - centers[labels]) ** 2).sum(1).mean())
         logs["reseeded"] = empty
         if self.y is not None:
-            labels = est.assign_.cpu().numpy()
             logs["acc"], logs["nmi"] = cluster_acc(self.y, labels), nmi(self.y, labels)
+
+    def state_dict(self) -> dict:
+        return {"centers": self.centers, "assign": self.assign}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.set(state["centers"].numpy(), state["assign"])
 
 
 class DCAEKMeans(JointClusterer):
@@ -142,9 +155,10 @@ class DCAEKMeans(JointClusterer):
         self.verbose = verbose
         self.checkpoint = checkpoint
 
-    def fit(self, X, y=None):
+    def fit(self, X, y=None, resume=None):
         """Train network and centres together on X; ``y`` (optional) is only used to log
-        ACC and NMI per epoch. Returns self."""
+        ACC and NMI per epoch. ``resume``: a ``checkpoint`` directory to continue from, as
+        in :meth:`AEClusterer.fit <aeclust.AEClusterer.fit>`. Returns self."""
         X = self._check_fit_input(X, y)
         y = check_labels(y, len(X))
         k = check_n_clusters(self.n_clusters, len(X))
@@ -153,11 +167,14 @@ class DCAEKMeans(JointClusterer):
         if not self.lam >= 0:
             raise ConfigError(f"lam must be >= 0; got {self.lam!r}.")
         seed = self._seed()
+        ckpts = self._checkpoints(X, resume)
         self.device_ = resolve_device(self.device)
         self.autoencoder_name_ = self.autoencoder
         self.autoencoder_ = self._build_autoencoder(self.autoencoder, seed)
         t0 = time.perf_counter()
-        warmup = self._pretrain(X, seed, self.warmup_epochs) if self.warmup_epochs else []
+        warmup = []
+        if self.warmup_epochs:
+            warmup = self._train_autoencoder(X, seed, ckpts, self.warmup_epochs)
         Z = self._encode(X)
         rng = np.random.default_rng(seed)
         if self.init == "kmeans":
@@ -166,7 +183,10 @@ class DCAEKMeans(JointClusterer):
             centers = KMeans(k, n_init=10, random_state=seed).fit(Z).cluster_centers_
         else:
             centers = Z[rng.choice(len(Z), k, replace=False)]
-        self._set_centers(centers.astype(np.float32), assign_nearest(Z, centers))
+        centers = centers.astype(np.float32)
+        update = CenterUpdate(
+            lambda: self._encode(X), centers, assign_nearest(Z, centers), self.lam, y, self.device_
+        )
 
         e1 = reconstruction_loss(self.loss)
         check_choice("e1_reduction", self.e1_reduction, ("sum", "mean"))
@@ -176,12 +196,15 @@ class DCAEKMeans(JointClusterer):
             h = model.encode(batch.x)
             rec = e1(model.decode(h), batch.x) * pixels
             e2 = embedded_kmeans_loss(
-                h, self.centers_, self.assign_[batch.index].to(h.device), self.lam
+                h, update.centers, update.assign[batch.index].to(h.device), self.lam
             )
             return {"loss": rec + e2, "e1": rec, "e2_batch": e2}
 
-        callbacks = [CenterUpdate(self, X, y), *self._callbacks("dcae-kmeans")]
-        history = Trainer(self.autoencoder_, loss_fn, self._train_config(seed), callbacks).fit(X)
+        history = fit_phase(
+            self, self.autoencoder_, LossStep(loss_fn), self._train_config(seed), X, ckpts,
+            "clustering", [update], desc="dcae-kmeans",
+        )  # fmt: skip
+        self.cluster_centers_ = update.centers.cpu().numpy()
         for row in warmup:
             row["warmup"] = True
         self.history_ = warmup + history
@@ -194,8 +217,3 @@ class DCAEKMeans(JointClusterer):
 
     def _reconstruction_epochs(self) -> int:
         return self.warmup_epochs + self.epochs
-
-    def _set_centers(self, centers: np.ndarray, assign: np.ndarray) -> None:
-        self.cluster_centers_ = np.asarray(centers, dtype=np.float32)
-        self.centers_ = torch.as_tensor(self.cluster_centers_, device=self.device_)
-        self.assign_ = torch.as_tensor(assign, dtype=torch.long)

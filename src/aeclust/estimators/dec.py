@@ -24,32 +24,30 @@ from ..errors import ConfigError
 from ..losses import kl_clustering_loss, reconstruction_loss, target_distribution
 from ..metrics import cluster_acc, nmi
 from ..nn import ClusteringLayer
-from ..training import Callback, Trainer, apply_batched, resolve_device
+from ..training import Callback, LossStep, Trainer, apply_batched, resolve_device
+from .base import fit_phase
 from .joint import JointClusterer
 
 log = logging.getLogger(__name__)
 
 
 class TargetUpdate(Callback):
-    """Every ``interval`` mini-batches (and before the first): soft-assign all data, set the
-    target P, and stop when fewer than ``tol`` of the hard labels changed since the last
-    update. Logs ``delta_label`` and, with labels, ``acc`` and ``nmi`` every epoch."""
+    """DEC's target distribution P and its update: before the first mini-batch and every
+    ``interval`` mini-batches, soft-assign all data (``soft_assign()`` -> Q (N, K)), set P,
+    and stop when fewer than ``tol`` of the hard labels changed since the last update.
 
-    def __init__(self, est: DEC, model: nn.Module, X: np.ndarray, y, interval: int, tol: float):
-        self.est, self.model, self.X, self.y = est, model, X, y
-        self.interval, self.tol = interval, tol
-        self.step, self.labels, self.delta = 0, None, float("nan")
+    ``target`` (N, K) on the training device is read by the loss and saved with the
+    training state, with the labels of the last update and their change. Logs
+    ``delta_label`` and, with labels ``y``, ``acc`` and ``nmi`` every epoch.
+    """
+
+    def __init__(self, soft_assign, y, interval: int, tol: float):
+        self.soft_assign, self.y, self.interval, self.tol = soft_assign, y, interval, tol
+        self.target, self.labels, self.delta = None, None, float("nan")
 
     def update(self, trainer: Trainer) -> None:
-        q = apply_batched(
-            lambda m, x: m["head"](m["autoencoder"].encode(x)),
-            self.model,
-            self.X,
-            self.est._infer_batch(),
-            trainer.device,
-        )
-        q = torch.as_tensor(q)
-        self.est.target_ = target_distribution(q).to(trainer.device)
+        q = torch.as_tensor(self.soft_assign())
+        self.target = target_distribution(q).to(trainer.device)
         labels = q.argmax(1).numpy()
         if self.labels is not None:
             self.delta = float((labels != self.labels).mean())
@@ -59,17 +57,23 @@ class TargetUpdate(Callback):
         self.labels = labels
 
     def on_train_start(self, trainer: Trainer) -> None:
-        self.update(trainer)
+        if not trainer.resumed:
+            self.update(trainer)
 
     def on_batch_end(self, trainer: Trainer, logs: dict) -> None:
-        self.step += 1
-        if self.step % self.interval == 0:
+        if trainer.global_step % self.interval == 0:
             self.update(trainer)
 
     def on_epoch_end(self, trainer: Trainer, epoch: int, logs: dict) -> None:
         logs["delta_label"] = self.delta
         if self.y is not None:
             logs["acc"], logs["nmi"] = cluster_acc(self.y, self.labels), nmi(self.y, self.labels)
+
+    def state_dict(self) -> dict:
+        return {"target": self.target, "labels": self.labels, "delta": self.delta}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.target, self.labels, self.delta = state["target"], state["labels"], state["delta"]
 
 
 class DEC(JointClusterer):
@@ -181,18 +185,23 @@ class DEC(JointClusterer):
             raise ConfigError("pretrain_epochs must be >= 0 and n_init >= 1.")
         return k
 
-    def fit(self, X, y=None):
+    def fit(self, X, y=None, resume=None):
         """Pre-train, initialise the centres with k-means, then self-train on X; ``y``
-        (optional) is only used to log ACC and NMI per epoch. Returns self."""
+        (optional) is only used to log ACC and NMI per epoch. ``resume``: a ``checkpoint``
+        directory to continue from, as in :meth:`AEClusterer.fit <aeclust.AEClusterer.fit>`.
+        Returns self."""
         X = self._check_fit_input(X, y)
         y = check_labels(y, len(X))
         k = self._check_params(len(X))
         seed = self._seed()
+        ckpts = self._checkpoints(X, resume)
         self.device_ = resolve_device(self.device)
         self.autoencoder_name_ = self.autoencoder
         self.autoencoder_ = self._build_autoencoder(self.autoencoder, seed)
         t0 = time.perf_counter()
-        pretrain = self._pretrain(X, seed, self.pretrain_epochs) if self.pretrain_epochs else []
+        pretrain = []
+        if self.pretrain_epochs:
+            pretrain = self._train_autoencoder(X, seed, ckpts, self.pretrain_epochs)
         for row in pretrain:
             row["pretrain"] = True
         Z = self._encode(X)
@@ -204,30 +213,34 @@ class DEC(JointClusterer):
             }
         )
         interval = self.update_interval or max(1, math.ceil(len(X) / self.batch_size / 2))
-        callbacks = [
-            TargetUpdate(self, model, X, y, interval, self.tol),
-            *self._callbacks(type(self).__name__),
-        ]
-        history = Trainer(model, self._loss_fn(), self._train_config(seed), callbacks).fit(X)
+        update = TargetUpdate(
+            lambda: apply_batched(
+                lambda m, x: m["head"](m["autoencoder"].encode(x)),
+                model, X, self._infer_batch(), self.device_,
+            ), y, interval, self.tol,
+        )  # fmt: skip
+        history = fit_phase(
+            self, model, LossStep(self._loss_fn(update)), self._train_config(seed), X, ckpts,
+            "clustering", [update], desc=type(self).__name__,
+        )  # fmt: skip
         self.history_ = pretrain + history
         self.cluster_centers_ = model["head"].centers.detach().cpu().numpy().astype(np.float32)
         t1 = time.perf_counter()
         self.labels_ = assign_nearest(self._encode(X), self.cluster_centers_)
         self.n_clusters_ = k
         self.timings_ = {"train": t1 - t0, "encode": time.perf_counter() - t1, "cluster": 0.0}
-        del self.target_
         return self
 
     def _reconstruction_epochs(self) -> int:
         return self.pretrain_epochs
 
-    def _loss_fn(self):
+    def _loss_fn(self, update: TargetUpdate):
         rec_loss = reconstruction_loss(self.loss)
 
         def loss_fn(model, batch):
             ae = model["autoencoder"]
             h = ae.encode(batch.x)
-            kl = kl_clustering_loss(model["head"](h), self.target_[batch.index.to(h.device)])
+            kl = kl_clustering_loss(model["head"](h), update.target[batch.index.to(h.device)])
             if not self.keeps_decoder:
                 return {"loss": kl, "kl": kl}
             rec = rec_loss(ae.decode(h), batch.x)

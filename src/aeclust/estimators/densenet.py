@@ -24,17 +24,11 @@ from sklearn.utils.validation import check_is_fitted, column_or_1d
 from ..data.validate import check_labels
 from ..errors import ConfigError, DataError, ModelFileError
 from ..nn.densenet import DenseNet, DenseNetConfig
-from ..training import (
-    EarlyStopping,
-    ProgressBar,
-    TrainConfig,
-    Trainer,
-    apply_batched,
-    resolve_device,
-)
+from ..training import LossStep, TrainConfig, apply_batched, resolve_device
 from .base import (
     ImageInputMixin,
     _jsonable,
+    fit_phase,
     inconsistent_model_files,
     read_model_files,
     write_model_files,
@@ -83,6 +77,9 @@ class DenseNetClassifier(ImageInputMixin, ClassifierMixin, BaseEstimator):
         gives the same predictions.
     verbose : bool, default=False
         Show a progress bar while training.
+    checkpoint : str or None
+        A directory for the training state (``classifier.safetensors``, after every epoch),
+        from which ``fit(X, y, resume=checkpoint)`` continues a killed fit.
 
     Attributes
     ----------
@@ -107,6 +104,7 @@ class DenseNetClassifier(ImageInputMixin, ClassifierMixin, BaseEstimator):
         device: str = "auto",
         random_state=None,
         verbose: bool = False,
+        checkpoint: str | None = None,
     ):
         self.epochs = epochs
         self.batch_size = batch_size
@@ -120,9 +118,12 @@ class DenseNetClassifier(ImageInputMixin, ClassifierMixin, BaseEstimator):
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
+        self.checkpoint = checkpoint
 
-    def fit(self, X, y=None):
-        """Train on images X (N, C, H, W) or vectors (N, D) with labels y (N,). Returns self."""
+    def fit(self, X, y=None, resume=None):
+        """Train on images X (N, C, H, W) or vectors (N, D) with labels y (N,). ``resume``:
+        a ``checkpoint`` directory to continue from, as in :meth:`AEClusterer.fit
+        <aeclust.AEClusterer.fit>`. Returns self."""
         if y is None:
             raise DataError(NO_LABELS)
         X = self._fit_images(X, "training a classifier")
@@ -160,10 +161,10 @@ class DenseNetClassifier(ImageInputMixin, ClassifierMixin, BaseEstimator):
             correct = (logits.argmax(1) == target).float().mean()
             return {"loss": F.cross_entropy(logits, target), "acc": correct}
 
-        callbacks = [ProgressBar("densenet")] if self.verbose else []
-        if self.patience is not None:
-            callbacks.append(EarlyStopping(self.patience))
-        self.history_ = Trainer(self.network_, loss_fn, config, callbacks).fit(X)
+        ckpts = self._checkpoints(X, resume)
+        self.history_ = fit_phase(
+            self, self.network_, LossStep(loss_fn), config, X, ckpts, "classifier", desc="densenet"
+        )
         self.network_.eval()
         return self
 
