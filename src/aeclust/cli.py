@@ -1,4 +1,4 @@
-"""The ``aeclust`` command: ``run``, ``compare``, ``predict`` and ``datasets``.
+"""The ``aeclust`` command: ``run``, ``compare``, ``predict``, ``runs`` and ``datasets``.
 
 This is the only module that parses arguments. Errors a user can fix (:class:`AeclustError`)
 print one line and exit with status 2; anything else is a bug and keeps its traceback.
@@ -113,6 +113,12 @@ def build_parser() -> argparse.ArgumentParser:
         "(the with/without map in the report)",
     )
     add_output_arguments(r, "run directory to write")
+    r.add_argument(
+        "--resume",
+        default=A,
+        metavar="OUT",
+        help="continue the killed or interrupted run that was headed for OUT, with its settings",
+    )
 
     c = sub.add_parser(
         "compare",
@@ -174,6 +180,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--skip-bad", action="store_true")
 
     sub.add_parser("datasets", help="list the built-in datasets and whether they are installed")
+    s = sub.add_parser("runs", help="list run directories and the staging folders of killed runs")
+    s.add_argument("dirs", nargs="*", default=["."], metavar="DIR", help="where to look (.)")
+    s.add_argument("--stale", action="store_true", help="only the killed runs' staging folders")
     return parser
 
 
@@ -188,12 +197,18 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_predict(args)
         if args.command == "compare":
             return cmd_compare(args)
+        if args.command == "runs":
+            return cmd_runs(args)
         return cmd_datasets()
     except AeclustError as exc:
         print(f"aeclust: error: {exc}", file=sys.stderr)
         return EXIT_USER_ERROR
-    except KeyboardInterrupt:
-        print("aeclust: interrupted; nothing was written.", file=sys.stderr)
+    except KeyboardInterrupt as exc:
+        command = getattr(exc, "resume_command", None)
+        if command:
+            print(f"aeclust: interrupted; continue with: {command}", file=sys.stderr)
+        else:
+            print("aeclust: interrupted; nothing was written.", file=sys.stderr)
         return 130
     finally:
         warnings.formatwarning = formatwarning
@@ -206,14 +221,24 @@ def _format_warning(message, category, filename, lineno, line=None) -> str:
 
 def cmd_run(args) -> int:
     from .config import make_config
-    from .run import run
+    from .run import resume_config, run
 
-    skip = ("command", "config", "quiet", "param")
+    skip = ("command", "config", "quiet", "param", "resume")
     overrides = {k: v for k, v in vars(args).items() if k not in skip}
-    params = dict(_param(text) for text in getattr(args, "param", []))
-    config = make_config(args.config, **overrides)
-    config.model_params.update(params)  # flags win over the file's model_params
-    out, metrics = run(config, progress=not args.quiet)
+    if hasattr(args, "resume"):
+        given = sorted(set(overrides) | {k for k in ("config", "param") if getattr(args, k, None)})
+        if given:
+            flags = ", ".join("--" + k.replace("_", "-") for k in given)
+            raise AeclustError(
+                f"--resume continues a run with its own settings; drop {flags}, or start a "
+                "new run without --resume."
+            )
+        config = resume_config(args.resume)
+    else:
+        params = dict(_param(text) for text in getattr(args, "param", []))
+        config = make_config(args.config, **overrides)
+        config.model_params.update(params)  # flags win over the file's model_params
+    out, metrics = run(config, progress=not args.quiet, resume=hasattr(args, "resume"))
     print(format_scores(metrics))
     print(f"Run directory: {out}\nReport: {out / 'report.html'}")
     return 0
@@ -270,6 +295,14 @@ def cmd_predict(args) -> int:
     if metrics:
         print(format_scores(metrics))
     print(f"Assignments: {Path(out) / 'assignments.csv'}")
+    return 0
+
+
+def cmd_runs(args) -> int:
+    from .runs import find_runs, format_runs
+
+    finished, stale = find_runs(args.dirs)
+    print(format_runs([] if args.stale else finished, stale))
     return 0
 
 

@@ -1,7 +1,10 @@
 """The main job: data -> autoencoder -> clusters -> scores -> run directory with a report.
 
-Everything is written into a hidden staging directory next to the target, which is renamed
-to the target only when the run succeeded: an error leaves no half-written run directory.
+Everything is written into a hidden staging directory next to the target, ``.<name>.partial``,
+which is renamed to the target only when the run succeeded: an error leaves no half-written
+run directory. The staging directory holds the run's settings and its training checkpoints,
+so a run that was killed or interrupted (Ctrl-C) continues with ``aeclust run --resume OUT``
+and ends with the same files as a run that never stopped.
 """
 
 from __future__ import annotations
@@ -10,19 +13,27 @@ import dataclasses
 import datetime as dt
 import json
 import logging
+import shutil
 import time
 from pathlib import Path
 
 import numpy as np
 
-from .config import RunConfig, write_yaml
+from .config import RunConfig, make_config, write_yaml
 from .data import ImageSet
 from .errors import ConfigError, check_choice, check_names
 from .estimators import METHODS, AEClusterer
 from .metrics import evaluate
 from .nn import AUTOENCODERS
 from .report import write_report
-from .rundir import check_out_dir, load_data, staged_dir, versions, write_assignments
+from .rundir import (
+    check_out_dir,
+    load_data,
+    staged_dir,
+    staging_path,
+    versions,
+    write_assignments,
+)
 
 log = logging.getLogger(__name__)
 
@@ -116,10 +127,16 @@ def describe_clusterer(config: RunConfig) -> str:
     return config.clusterer + (f" after {config.reducer}" if config.reducer else "")
 
 
-def run(config: RunConfig, progress: bool = True) -> tuple[Path, dict]:
-    """Run the pipeline of ``config``; returns the run directory and the metrics."""
+def run(config: RunConfig, progress: bool = True, resume: bool = False) -> tuple[Path, dict]:
+    """Run the pipeline of ``config``; returns the run directory and the metrics.
+
+    ``resume``: continue the killed run headed for ``config.out`` from the checkpoints in
+    its staging directory (``config`` is then that run's, see :func:`resume_config`).
+    """
     out = Path(config.out) if config.out else default_out(config)
     check_out_dir(out, config.overwrite, [config.data])
+    if not resume:
+        check_no_killed_run(out, config.overwrite)
     data = load_data(config)
     k = config.k
     if k is None:
@@ -130,38 +147,82 @@ def run(config: RunConfig, progress: bool = True) -> tuple[Path, dict]:
             "the number of classes" if data.y is not None else "default",
         )
     config.k, config.out = k, str(out)
-    with staged_dir(out) as stage:
-        est = make_estimator(
-            config, k, verbose=progress, checkpoint=str(stage / "checkpoints")
-        )
-        write_yaml(config, stage / "config.yaml")
-        est.fit(data.X, data.y)
-        t0 = time.perf_counter()
-        Z = est.transform(data.X)
-        metrics = evaluate(data.y, est.labels_, Z, random_state=config.seed)
-        metrics.update(
-            dataset=data.name,
-            n_samples=len(data),
-            model=config.model,
-            clusterer=describe_clusterer(config),
-            date=dt.datetime.now().strftime("%Y-%m-%d %H:%M"),
-            timings={**est.timings_, "score": time.perf_counter() - t0},
-            versions=versions(),
-        )
-        est.set_params(checkpoint=None)  # the staging path dies; a refit writes nowhere
-        reference = None
-        if config.model in METHODS and config.compare:
-            reference = fit_reference(est, data, metrics, progress)
-        write_outputs(stage, data, est, Z, metrics, config.seed, reference)
-    return out, metrics
+    try:
+        with staged_dir(out, resumable=True) as stage:
+            return out, _run_in(stage, config, data, k, progress, resume)
+    except KeyboardInterrupt as exc:  # the staging directory stays, to be resumed
+        exc.resume_command = f"aeclust run --resume {out}"
+        raise
 
 
-def fit_reference(est, data: ImageSet, metrics: dict, progress: bool):
+def _run_in(stage: Path, config: RunConfig, data: ImageSet, k: int, progress, resume) -> dict:
+    """Train, score and write the outputs of ``config`` into ``stage``; returns the metrics."""
+    checkpoints = stage / "checkpoints"
+    est = make_estimator(config, k, verbose=progress, checkpoint=str(checkpoints))
+    write_yaml(config, stage / "config.yaml")
+    est.fit(data.X, data.y, resume=checkpoints if resume and checkpoints.is_dir() else None)
+    t0 = time.perf_counter()
+    Z = est.transform(data.X)
+    metrics = evaluate(data.y, est.labels_, Z, random_state=config.seed)
+    metrics.update(
+        dataset=data.name,
+        n_samples=len(data),
+        model=config.model,
+        clusterer=describe_clusterer(config),
+        date=dt.datetime.now().strftime("%Y-%m-%d %H:%M"),
+        timings={**est.timings_, "score": time.perf_counter() - t0},
+        versions=versions(),
+    )
+    est.set_params(checkpoint=None)  # the staging path dies; a refit writes nowhere
+    reference = None
+    if config.model in METHODS and config.compare:
+        reference = fit_reference(est, data, metrics, progress, checkpoints / "reference")
+    write_outputs(stage, data, est, Z, metrics, config.seed, reference)
+    return metrics
+
+
+def check_no_killed_run(out: Path, overwrite: bool) -> None:
+    """Refuse to start a run for ``out`` over the staging directory of a killed one (its
+    training would be lost) unless ``overwrite`` says to discard it."""
+    stage = staging_path(out)
+    if not stage.is_dir():
+        return
+    if not overwrite:
+        raise ConfigError(
+            f"A run for '{out}' was killed or interrupted and left '{stage}' "
+            f"({dir_size(stage) / 1e6:.1f} MB). Continue it with `aeclust run --resume {out}`, "
+            "or pass --overwrite to discard it and start afresh."
+        )
+    log.info("discarding the killed run's staging directory %s (--overwrite)", stage)
+    shutil.rmtree(stage)
+
+
+def resume_config(out: str | Path) -> RunConfig:
+    """The settings of the killed run headed for ``out``, from its staging directory."""
+    out = Path(out)
+    stage = staging_path(out)
+    settings = stage / "config.yaml"
+    if not settings.is_file():
+        found = "" if not out.is_dir() else f" ('{out}' exists: that run finished)"
+        raise ConfigError(
+            f"No killed run of '{out}' to resume: '{settings}' does not exist{found}. "
+            "Give the --out of the killed run (`aeclust runs --stale` lists them)."
+        )
+    return make_config(settings)
+
+
+def dir_size(path: Path) -> int:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+
+
+def fit_reference(est, data: ImageSet, metrics: dict, progress: bool, checkpoint: Path):
     """Train ``est``'s network without its clustering loss (same seed and settings), then
     k-means; adds its scores to ``metrics``. Returns its (codes, clusters)."""
     log.info("training the same network without the clustering loss, for comparison")
     t0 = time.perf_counter()
-    ref = est.without_clustering_loss().set_params(verbose=progress).fit(data.X)
+    ref = est.without_clustering_loss().set_params(verbose=progress, checkpoint=str(checkpoint))
+    ref.fit(data.X, resume=checkpoint if checkpoint.is_dir() else None)
+    ref.set_params(checkpoint=None)
     Z = ref.transform(data.X)
     metrics["timings"]["reference"] = time.perf_counter() - t0
     metrics["without_clustering_loss"] = {

@@ -51,15 +51,34 @@ def check_out_dir(out: Path, overwrite: bool, inputs=()) -> None:
         )
 
 
+def staging_path(out: Path) -> Path:
+    """Where a resumable job stages ``out``: ``.<name>.partial`` beside it."""
+    return out.parent / f".{out.name}.partial"
+
+
 @contextmanager
-def staged_dir(out: Path):
-    """Yield a fresh staging directory that becomes ``out`` if the block succeeds."""
+def staged_dir(out: Path, resumable: bool = False):
+    """Yield a staging directory that becomes ``out`` if the block succeeds.
+
+    A plain staging directory is new and private to this job, and removed on any failure.
+    A ``resumable`` one is :func:`staging_path` (created, or reused by a resumed job) and
+    survives an interrupt (Ctrl-C) and, being on disk, a kill, so the job can continue from
+    its checkpoints; it is removed on other errors.
+    """
     out.parent.mkdir(parents=True, exist_ok=True)
-    stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
+    if resumable:
+        stage = staging_path(out)
+        stage.mkdir(exist_ok=True)
+    else:
+        stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
     try:
         yield stage
         (stage / MARKER).write_text(f"written by aeclust {version('aeclust')}\n")
         stage.chmod(0o755)  # mkdtemp makes it private (0o700), unlike a normal directory
+    except KeyboardInterrupt:
+        if not resumable:
+            shutil.rmtree(stage, ignore_errors=True)
+        raise
     except BaseException:
         shutil.rmtree(stage, ignore_errors=True)
         raise

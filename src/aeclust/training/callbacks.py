@@ -76,6 +76,7 @@ class EarlyStopping(Callback):
 
     def __init__(self, patience: int, min_delta: float = 0.0):
         self.patience, self.min_delta = patience, min_delta
+        self.best, self.best_epoch, self.best_state = float("inf"), 0, None
 
     def on_train_start(self, trainer: Trainer) -> None:
         if not trainer.resumed:

@@ -77,11 +77,17 @@ def write_state(path: str | os.PathLike, state: dict, identity: dict | None = No
 def read_state(path: str | os.PathLike, identity: dict | None = None) -> dict:
     """The state in ``path``; with ``identity``, raise a ConfigError unless the file was
     written by a run with the same identity, naming what differs."""
+    meta, tensors = _read(path, identity, with_tensors=True)
+    return unflatten(json.loads(meta["state"]), tensors)
+
+
+def _read(path, identity: dict | None, with_tensors: bool) -> tuple[dict, dict]:
+    """The header (and the tensors) of a checkpoint, its identity checked."""
     path = Path(path)
     try:
         with safe_open(str(path), framework="pt") as f:
             meta = f.metadata() or {}
-            tensors = {k: f.get_tensor(k) for k in f.keys()}
+            tensors = {k: f.get_tensor(k) for k in f.keys()} if with_tensors else {}
     except (SafetensorError, OSError) as exc:
         raise ModelFileError(
             f"The checkpoint '{path}' cannot be read ({exc}); remove it to start afresh."
@@ -90,7 +96,7 @@ def read_state(path: str | os.PathLike, identity: dict | None = None) -> dict:
         raise ModelFileError(f"'{path}' is not an aeclust checkpoint.")
     if identity is not None:
         check_identity(json.loads(meta["identity"]), identity, path)
-    return unflatten(json.loads(meta["state"]), tensors)
+    return meta, tensors
 
 
 def check_identity(saved: dict, current: dict, path) -> None:
@@ -147,11 +153,14 @@ class CheckpointDir:
         self.write_to = Path(write_to) if write_to else None
         self.resume_from = Path(resume_from) if resume_from else None
         self.identity = identity or {}
-        if self.resume_from is not None and not self.resume_from.is_dir():
-            raise ConfigError(
-                f"Nothing to resume: '{self.resume_from}' is not a directory of checkpoints "
-                "(give the estimator's checkpoint directory)."
-            )
+        if self.resume_from is not None:
+            if not self.resume_from.is_dir():
+                raise ConfigError(
+                    f"Nothing to resume: '{self.resume_from}' is not a directory of "
+                    "checkpoints (give the estimator's checkpoint directory)."
+                )
+            for path in sorted(self.resume_from.glob("*.safetensors")):  # all of one run
+                _read(path, self.identity, with_tensors=False)
 
     def path(self, phase: str) -> Path | None:
         return None if self.write_to is None else self.write_to / f"{phase}.safetensors"

@@ -258,7 +258,7 @@ class Trainer:
         return {
             "model": self.model.state_dict(),
             "step": self.step.state_dict(),
-            "callbacks": {self._key(i, cb): cb.state_dict() for i, cb in enumerate(self.callbacks)},
+            "callbacks": {key: cb.state_dict() for key, cb in self._stateful_callbacks().items()},
             "epoch": self.epoch,
             "global_step": self.global_step,
             "stop": self.stop,
@@ -269,25 +269,31 @@ class Trainer:
         }
 
     def load_state_dict(self, state: dict) -> None:
-        keys = {self._key(i, cb) for i, cb in enumerate(self.callbacks)}
-        if set(state["callbacks"]) != keys:
+        callbacks = self._stateful_callbacks()
+        if set(state["callbacks"]) != set(callbacks):
             raise ConfigError(
                 f"The saved training state has the callbacks {sorted(state['callbacks'])}, this "
-                f"trainer {sorted(keys)}; resume with the settings of the saved run."
+                f"trainer {sorted(callbacks)}; resume with the settings of the saved run."
             )
         self.model.load_state_dict(state["model"])
         self.step.load_state_dict(state["step"])
-        for i, cb in enumerate(self.callbacks):
-            cb.load_state_dict(state["callbacks"][self._key(i, cb)])
+        for key, cb in callbacks.items():
+            cb.load_state_dict(state["callbacks"][key])
         self.epoch, self.global_step = int(state["epoch"]), int(state["global_step"])
         self.stop, self.history = bool(state["stop"]), list(state["history"])
         self.position = state["position"]
         self.generator.set_state(state["generator"])
         torch.set_rng_state(state["torch_rng"])
 
-    @staticmethod
-    def _key(i: int, cb: Callback) -> str:
-        return f"{i}.{type(cb).__name__}"
+    def _stateful_callbacks(self) -> dict[str, Callback]:
+        """The callbacks that keep a state, by class name (``Name.2`` for a second one)."""
+        out: dict[str, Callback] = {}
+        for cb in self.callbacks:
+            if type(cb).state_dict is not Callback.state_dict:
+                name = type(cb).__name__
+                n = sum(k.split(".")[0] == name for k in out)
+                out[name if not n else f"{name}.{n + 1}"] = cb
+        return out
 
     @contextmanager
     def _sigint_at_batch_end(self):
