@@ -24,12 +24,9 @@ __version__ = "0.1.0"
 
 def load(path):
     """Load any aeclust estimator saved with ``save(path)`` (or a run directory)."""
-    from .estimators.base import read_model_files
+    from .estimators.model_file import ModelFileMixin
 
-    meta, _ = read_model_files(path)
-    if meta.get("estimator") == DenseNetClassifier.__name__:
-        return DenseNetClassifier.load(path)
-    return DeepClusterer.load(path)
+    return ModelFileMixin.load(path)
 
 
 __all__ = [

@@ -1,10 +1,11 @@
 """scikit-learn estimators, one file per method family."""
 
 from .ae_clusterer import AEClusterer
-from .base import ESTIMATORS, DeepClusterer, read_model_files
+from .base import DeepClusterer
 from .dcae_kmeans import DCAEKMeans
 from .dec import DCEC, DEC, IDEC
 from .densenet import DenseNetClassifier
+from .model_file import ESTIMATORS, read_model_files
 
 # joint methods selectable by name (CLI --model); other names are autoencoders for AEClusterer
 METHODS = {"dcae-kmeans": DCAEKMeans, "dec": DEC, "idec": IDEC, "dcec": DCEC}

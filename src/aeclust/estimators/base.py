@@ -8,24 +8,18 @@ loop of :mod:`aeclust.training`.
 
 from __future__ import annotations
 
-import json
 import math
-import os
-from importlib.metadata import PackageNotFoundError, version
-from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file
 from sklearn.base import BaseEstimator, ClusterMixin, TransformerMixin
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ..data.validate import to_images
-from ..errors import ConfigError, DataError, ModelFileError
+from ..errors import DataError
 from ..losses import reconstruction_loss, to_image
-from ..nn import autoencoder_config, build_autoencoder
+from ..nn import build_autoencoder, module_spec
 from ..training import (
     EarlyStopping,
     LossStep,
@@ -35,22 +29,9 @@ from ..training import (
     apply_batched,
     build_augment,
     data_identity,
-    resolve_device,
 )
 from ..training.checkpoint import CheckpointDir
-from ..weights import write_safetensors
-
-FORMAT = "aeclust-model"
-FORMAT_VERSION = 1
-WEIGHTS_FILE, META_FILE = "model.safetensors", "model.json"
-ESTIMATORS: dict[str, type] = {}  # class name -> class, for load()
-
-
-def aeclust_version() -> str:
-    try:
-        return version("aeclust")
-    except PackageNotFoundError:  # pragma: no cover - running from a source tree
-        return "unknown"
+from .model_file import ModelFileMixin, jsonable
 
 
 class ImageInputMixin:
@@ -115,7 +96,7 @@ class ImageInputMixin:
                 params.pop(k, None)
             identity = {
                 "estimator": type(self).__name__,
-                "params": _jsonable(params),
+                "params": jsonable(params),
                 "data": data_identity(X),
             }
         return CheckpointDir(write_to, resume, identity)
@@ -138,16 +119,12 @@ def fit_phase(
     return Trainer(model, step, config, callbacks).fit(X, ckpts.state(phase))
 
 
-class DeepClusterer(ImageInputMixin, ClusterMixin, TransformerMixin, BaseEstimator):
+class DeepClusterer(ImageInputMixin, ModelFileMixin, ClusterMixin, TransformerMixin, BaseEstimator):
     """Base of the autoencoder-based clustering estimators (not used directly).
 
-    Subclasses implement ``fit`` and ``predict`` and, for save/load, ``_extra_state()`` and
-    ``_restore_extra(meta, tensors)``.
+    Subclasses implement ``fit`` and ``predict`` and, for save/load (:class:`ModelFileMixin`),
+    ``_extra_state()`` and ``_restore_extra(meta, arrays)``.
     """
-
-    def __init_subclass__(cls, **kwargs):
-        super().__init_subclass__(**kwargs)
-        ESTIMATORS[cls.__name__] = cls
 
     def _check_fit_input(self, X, y=None) -> np.ndarray:
         """Images (N, C, H, W) float32 from X (``y`` is ignored); sets the input attributes."""
@@ -216,144 +193,9 @@ class DeepClusterer(ImageInputMixin, ClusterMixin, TransformerMixin, BaseEstimat
         )
 
     # ------------------------------------------------------------------ save / load
-    def save(self, path: str | os.PathLike) -> Path:
-        """Write ``model.safetensors`` (all arrays) and ``model.json`` (the rest) into ``path``.
+    def _named_modules(self) -> dict:
+        return {"autoencoder": self.autoencoder_}
 
-        ``path`` is a directory, created if needed. Loading runs no pickled code.
-        """
-        check_is_fitted(self)
-        tensors = {
-            f"autoencoder.{k}": v.detach().cpu().contiguous()
-            for k, v in self.autoencoder_.state_dict().items()
-        }
-        extra_meta, extra_arrays = self._extra_state()
-        for k, v in extra_arrays.items():
-            tensors[k] = torch.from_numpy(np.ascontiguousarray(v))
-        meta = {
-            "estimator": type(self).__name__,
-            "params": _jsonable(self.get_params()),
-            "image_shape": list(self.image_shape_),
-            "autoencoder": {
-                "name": self.autoencoder_name_,
-                "config": autoencoder_config(self.autoencoder_),
-            },
-            "history": _jsonable(self.history_),
-            **extra_meta,
-        }
-        return write_model_files(path, tensors, meta)
-
-    @classmethod
-    def load(cls, path: str | os.PathLike, device: str = "auto") -> DeepClusterer:
-        """Load an estimator written by :meth:`save`; it predicts and transforms identically."""
-        meta, tensors = read_model_files(path)
-        name = meta.get("estimator")
-        est_cls = ESTIMATORS.get(name)
-        if est_cls is None or not issubclass(est_cls, cls):
-            raise ModelFileError(f"'{path}' holds a {name} model, not a {cls.__name__}.")
-        params = meta["params"]
-        params["device"] = device
-        est = est_cls(**{k: v for k, v in params.items() if k in est_cls().get_params()})
-        try:
-            est.image_shape_ = tuple(meta["image_shape"])
-            est.n_features_in_ = math.prod(est.image_shape_)
-            ae = meta["autoencoder"]
-            cfg = {k: v for k, v in ae["config"].items() if k != "input_shape"}
-            est.autoencoder_name_ = ae["name"]
-            est.autoencoder_ = build_autoencoder(ae["name"], est.image_shape_, **cfg)
-            state = {k[12:]: v for k, v in tensors.items() if k.startswith("autoencoder.")}
-            est.autoencoder_.load_state_dict(state)
-            est.device_ = resolve_device(device)
-            est.autoencoder_.to(est.device_).eval()
-            est.history_ = meta.get("history", [])
-            est._restore_extra(meta, {k: v.numpy() for k, v in tensors.items()})
-        except (KeyError, RuntimeError, TypeError, ValueError) as exc:
-            if isinstance(exc, ModelFileError):
-                raise
-            raise inconsistent_model_files(path, exc) from exc
-        return est
-
-    def _extra_state(self) -> tuple[dict, dict[str, np.ndarray]]:
-        return {}, {}
-
-    def _restore_extra(self, meta: dict, arrays: dict[str, np.ndarray]) -> None:
-        pass
-
-
-def write_model_files(
-    path: str | os.PathLike, tensors: dict[str, torch.Tensor], meta: dict
-) -> Path:
-    """Write ``tensors`` to ``model.safetensors`` and ``meta`` to ``model.json`` in ``path``.
-
-    ``path`` is a directory, created if needed; ``meta`` gets the format header first. Each
-    file is written to a temporary name and renamed, so neither is ever half-written.
-    """
-    path = Path(path)
-    if path.exists() and not path.is_dir():
-        raise ConfigError(f"'{path}' is a file; save() needs a directory path.")
-    path.mkdir(parents=True, exist_ok=True)
-    meta = {
-        "format": FORMAT,
-        "format_version": FORMAT_VERSION,
-        "aeclust_version": aeclust_version(),
-        **meta,
-    }
-    tmp_m = path / (META_FILE + ".tmp")
-    tmp_m.write_text(json.dumps(meta, indent=1))
-    write_safetensors(tensors, path / WEIGHTS_FILE, metadata={"format": FORMAT})
-    os.replace(tmp_m, path / META_FILE)
-    return path
-
-
-def inconsistent_model_files(path: str | os.PathLike, exc: Exception) -> ModelFileError:
-    """The error for model files that read well but do not fit together (``exc`` says how)."""
-    return ModelFileError(
-        f"The model files in '{path}' are inconsistent ({exc}); they were not written "
-        "by this version of aeclust or were modified. Re-run the training."
-    )
-
-
-def read_model_files(path: str | os.PathLike) -> tuple[dict, dict[str, torch.Tensor]]:
-    """Read and check ``model.json`` and ``model.safetensors`` in directory ``path``."""
-    path = Path(path)
-    if path.is_file() and path.name in (WEIGHTS_FILE, META_FILE):
-        path = path.parent
-    weights, meta_file = path / WEIGHTS_FILE, path / META_FILE
-    for f in (weights, meta_file):
-        if not f.is_file():
-            raise ModelFileError(
-                f"No {f.name} in '{path}'. Give the directory that save() or `aeclust run` wrote."
-            )
-    try:
-        meta = json.loads(meta_file.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ModelFileError(
-            f"'{meta_file}' is not valid JSON ({exc}); the file is truncated or not ours."
-        ) from exc
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-        raise ModelFileError(f"'{meta_file}' was not written by aeclust (no '{FORMAT}' marker).")
-    if meta.get("format_version", 0) > FORMAT_VERSION:
-        raise ModelFileError(
-            f"'{meta_file}' has format version {meta['format_version']}, newer than this "
-            f"aeclust understands ({FORMAT_VERSION}); upgrade aeclust."
-        )
-    try:
-        tensors = load_file(str(weights))
-    except (SafetensorError, OSError, ValueError) as exc:
-        raise ModelFileError(
-            f"'{weights}' cannot be read ({exc}); the file is truncated or not a safetensors "
-            "file written by aeclust. Re-run the training or restore the file."
-        ) from exc
-    return meta, tensors
-
-
-def _jsonable(obj):
-    """Convert numpy scalars/arrays and tuples so json.dumps accepts them."""
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    return obj
+    def _restore_modules(self, modules: dict) -> None:
+        self.autoencoder_ = modules["autoencoder"]
+        self.autoencoder_name_ = module_spec(self.autoencoder_)["registry"]

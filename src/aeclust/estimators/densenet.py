@@ -8,8 +8,6 @@ lr 1e-4, for 30 epochs.
 
 from __future__ import annotations
 
-import dataclasses
-import math
 import os
 from pathlib import Path
 
@@ -22,17 +20,14 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d
 
 from ..data.validate import check_labels
-from ..errors import ConfigError, DataError, ModelFileError
+from ..errors import ConfigError, DataError
 from ..nn.densenet import DenseNet, DenseNetConfig
 from ..training import LossStep, TrainConfig, apply_batched, resolve_device
 from .base import (
     ImageInputMixin,
-    _jsonable,
     fit_phase,
-    inconsistent_model_files,
-    read_model_files,
-    write_model_files,
 )
+from .model_file import ModelFileMixin
 
 NO_LABELS = (
     "DenseNetClassifier requires y to be passed, but the target y is None: the supervised "
@@ -42,7 +37,7 @@ NO_LABELS = (
 )
 
 
-class DenseNetClassifier(ImageInputMixin, ClassifierMixin, BaseEstimator):
+class DenseNetClassifier(ImageInputMixin, ModelFileMixin, ClassifierMixin, BaseEstimator):
     """DenseNet-BC (:class:`aeclust.nn.densenet.DenseNet`) trained with cross-entropy and Adam.
 
     Parameters
@@ -188,49 +183,20 @@ class DenseNetClassifier(ImageInputMixin, ClassifierMixin, BaseEstimator):
         check_is_fitted(self)
         if not all(isinstance(c, str | int | float | bool | np.generic) for c in self.classes_):
             raise DataError("Only labels that are numbers, strings or booleans can be saved.")
-        tensors = {
-            f"network.{k}": v.detach().cpu().contiguous()
-            for k, v in self.network_.state_dict().items()
-        }
-        network = dataclasses.asdict(self.network_.config)
-        meta = {
-            "estimator": type(self).__name__,
-            "params": _jsonable(self.get_params()),
-            "image_shape": list(self.image_shape_),
-            "network": _jsonable(network),
-            "classes": self.classes_.tolist(),
-            "classes_dtype": self.classes_.dtype.str,
-            "history": _jsonable(self.history_),
-        }
-        return write_model_files(path, tensors, meta)
+        return super().save(path)
 
-    @classmethod
-    def load(cls, path: str | os.PathLike, device: str = "auto") -> DenseNetClassifier:
-        """Load a classifier written by :meth:`save`; it predicts identically."""
-        meta, tensors = read_model_files(path)
-        if meta.get("estimator") != cls.__name__:
-            raise ModelFileError(
-                f"'{path}' holds a {meta.get('estimator')} model, not a {cls.__name__}."
-            )
-        device_ = resolve_device(device)
-        try:
-            params = {k: v for k, v in meta["params"].items() if k in cls().get_params()}
-            est = cls(**{**params, "device": device})
-            est.image_shape_ = tuple(meta["image_shape"])
-            est.n_features_in_ = math.prod(est.image_shape_)
-            est.classes_ = np.asarray(meta["classes"], dtype=np.dtype(meta["classes_dtype"]))
-            config = {**meta["network"], "input_shape": tuple(meta["network"]["input_shape"])}
-            est.network_ = DenseNet(DenseNetConfig(**config))
-            prefix = "network."
-            est.network_.load_state_dict(
-                {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
-            )
-            est.network_.to(device_).eval()
-            est.device_ = device_
-            est.history_ = meta.get("history", [])
-        except (KeyError, RuntimeError, TypeError, ValueError) as exc:
-            raise inconsistent_model_files(path, exc) from exc
-        return est
+    def _named_modules(self) -> dict:
+        return {"network": self.network_}
+
+    def _restore_modules(self, modules: dict) -> None:
+        self.network_ = modules["network"]
+
+    def _extra_state(self):
+        meta = {"classes": self.classes_.tolist(), "classes_dtype": self.classes_.dtype.str}
+        return meta, {}
+
+    def _restore_extra(self, meta: dict, arrays: dict) -> None:
+        self.classes_ = np.asarray(meta["classes"], dtype=np.dtype(meta["classes_dtype"]))
 
 
 def _build_densenet(image_shape, n_classes: int, **params) -> DenseNet:

@@ -1,7 +1,10 @@
-"""Pure torch autoencoders: ``encode(x) -> h``, ``decode(h) -> output``, no training, no I/O.
+"""Pure torch modules: autoencoders (``encode(x) -> h``, ``decode(h) -> output``), the
+DenseNet classifier and DEC's clustering layer; no training, no I/O.
 
-Every autoencoder is registered by name with its config dataclass, so estimators, the CLI
-and saved model files can build one from ``(name, input_shape, latent_dim, **params)``.
+Every network is registered by name with its config dataclass (:data:`MODULES`), so saved
+model files rebuild it from ``(name, config)``; the autoencoders among them
+(:data:`AUTOENCODERS`) are also built by estimators and the CLI from ``(name, input_shape,
+latent_dim, **params)``.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from .clustering_layer import ClusteringLayer
 from .conv import ConvAutoencoder, ConvConfig
 from .conv_pool import ConvNoPoolAutoencoder, ConvNoPoolConfig, ConvPoolAutoencoder, ConvPoolConfig
 from .dcae import DCAE, DCAEConfig
+from .densenet import DenseNet, DenseNetConfig
 from .fc import FCAutoencoder, FCConfig
 from .mlp import MLPAutoencoder, MLPConfig
 from .resnet import ResNetAutoencoder, ResNetConfig
@@ -34,9 +38,38 @@ AUTOENCODERS: dict[str, tuple[type, type[nn.Module]]] = {
 }
 
 
+MODULES: dict[str, tuple[type, type[nn.Module]]] = {
+    **AUTOENCODERS,
+    "densenet": (DenseNetConfig, DenseNet),
+}
+
+
 def register_autoencoder(name: str, config_cls: type, module_cls: type[nn.Module]) -> None:
     """Make ``module_cls(config_cls(input_shape, latent_dim, **params))`` buildable by name."""
-    AUTOENCODERS[name] = (config_cls, module_cls)
+    AUTOENCODERS[name] = MODULES[name] = (config_cls, module_cls)
+
+
+def register_module(name: str, config_cls: type, module_cls: type[nn.Module]) -> None:
+    """Make ``module_cls(config_cls(**config))`` rebuildable from a model file by name (for
+    networks that are not autoencoders: discriminators, clustering heads, segmenters)."""
+    MODULES[name] = (config_cls, module_cls)
+
+
+def module_spec(module: nn.Module) -> dict:
+    """``{"registry": name, "config": {...}}`` of a registered module, JSON-serialisable."""
+    for name, (_, module_cls) in MODULES.items():
+        if type(module) is module_cls:
+            cfg = dataclasses.asdict(module.config)
+            config = {k: list(v) if isinstance(v, tuple) else v for k, v in cfg.items()}
+            return {"registry": name, "config": config}
+    raise TypeError(f"{type(module).__name__} is not a registered module (see register_module)")
+
+
+def build_module(name: str, config: dict) -> nn.Module:
+    """The module registered as ``name`` built from its saved ``config`` (see module_spec)."""
+    config_cls, module_cls = MODULES[check_choice("module", name, sorted(MODULES))]
+    return module_cls(config_cls(**{k: tuple(v) if isinstance(v, list) else v
+                                    for k, v in config.items()}))  # fmt: skip
 
 
 def build_autoencoder(
@@ -68,8 +101,7 @@ def build_autoencoder(
 
 def autoencoder_config(module: nn.Module) -> dict:
     """The JSON-serialisable config of a built autoencoder (inverse of build_autoencoder)."""
-    cfg = dataclasses.asdict(module.config)
-    return {k: list(v) if isinstance(v, tuple) else v for k, v in cfg.items()}
+    return module_spec(module)["config"]
 
 
 __all__ = [
@@ -85,6 +117,9 @@ __all__ = [
     "ConvPoolConfig",
     "DCAE",
     "DCAEConfig",
+    "DenseNet",
+    "DenseNetConfig",
+    "MODULES",
     "FCAutoencoder",
     "FCConfig",
     "MLPAutoencoder",
@@ -93,5 +128,8 @@ __all__ = [
     "ResNetConfig",
     "autoencoder_config",
     "build_autoencoder",
+    "build_module",
+    "module_spec",
     "register_autoencoder",
+    "register_module",
 ]
