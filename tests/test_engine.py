@@ -198,7 +198,9 @@ def test_optimizers_by_name_and_their_settings():
     assert not torch.equal(adam, train(optimizer="adamw", weight_decay=0.1))
     for name, params in [("sgd", {"momentum": 0.9}), ("rmsprop", {"alpha": 0.9})]:
         assert not torch.equal(adam, train(optimizer=name, optimizer_params=params))
-    with pytest.raises(ConfigError, match="optimizer 'sgd' rejects the settings \\['betas'\\]"):
+    with pytest.raises(
+        ConfigError, match="optimizer 'sgd' has no setting 'betas'; its settings are momentum"
+    ):
         train(optimizer="sgd", optimizer_params={"betas": (0.9, 0.99)})
     with pytest.raises(ConfigError, match="optimizer"):
         train(optimizer="lbfgs")
@@ -229,3 +231,25 @@ def test_state_files_round_trip_what_json_cannot_hold(tmp_path):
     assert list(back) == [1, "g", "n"] and back["n"] is None
     assert np.array_equal(back[1][0], np.arange(3)) and back[1][1] == float("inf")
     assert torch.equal(back["g"], state["g"])
+
+
+def test_idec_and_dcec_share_decs_parameters_with_their_own_defaults():
+    from aeclust import DCEC, DEC, IDEC
+
+    dec, idec, dcec = DEC().get_params(), IDEC().get_params(), DCEC().get_params()
+    assert set(idec) == set(dec) | {"gamma"} and set(dcec) == set(idec)
+    assert (idec["gamma"], dcec["autoencoder"], idec["autoencoder"]) == (0.1, "conv", "mlp")
+    assert {**dcec, "autoencoder": "mlp"} == idec
+    assert IDEC(gamma=0.5, n_clusters=3).get_params()["n_clusters"] == 3
+    with pytest.raises(TypeError, match="DCEC\\(\\): got an unexpected keyword argument 'lam'"):
+        DCEC(lam=0.2)
+
+
+def test_estimators_pass_the_optimizer_to_training(digits_small):
+    X = digits_small[0][:64]
+    fast = dict(epochs=1, batch_size=32, n_clusters=3, random_state=0)
+    adam = AEClusterer(**fast).fit(X).transform(X)
+    sgd = AEClusterer(**fast, optimizer="sgd", optimizer_params={"momentum": 0.9}).fit(X)
+    assert not np.array_equal(adam, sgd.transform(X))
+    with pytest.raises(ConfigError, match="has no setting 'momentum'"):
+        DCAEKMeans(n_clusters=3, optimizer_params={"momentum": 0.9}).fit(X)

@@ -34,6 +34,8 @@ class RunConfig:
     batch_size: int | None = None
     lr: float | None = None
     lr_schedule: str | None = None  # constant | cosine | step
+    optimizer: str | None = None  # adam (the default) | adamw | rmsprop | sgd
+    optimizer_params: dict = field(default_factory=dict)  # e.g. {momentum: 0.9} for sgd
     # autoencoder models: random shifts/rotations of the training images; None = off
     # (AEClusterer's default); "auto" (on for images of 8x8 pixels or more), "affine",
     # "none" or a dict of RandomAffine's shift, rotation, hflip, padding

@@ -50,6 +50,7 @@ TRAINING = (
     "epochs",
     "batch_size",
     "lr",
+    "optimizer",
     "loss",
     "lr_schedule",
     "val_fraction",
@@ -72,6 +73,7 @@ def make_estimator(config: RunConfig, n_clusters: int, **kwargs):
     common.update(
         n_clusters=n_clusters,
         autoencoder_params=config.autoencoder_params or None,
+        optimizer_params=config.optimizer_params or None,
         device=config.device,
         random_state=config.seed,
         **kwargs,

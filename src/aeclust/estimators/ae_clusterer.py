@@ -57,6 +57,10 @@ class AEClusterer(DeepClusterer):
         Off by default because it is not a general win (BENCHMARKS.md, conv + UMAP + GMM,
         30 epochs, 3 seeds): it helped `digits` (0.918 against 0.865 ACC), changed nothing
         on mnist5k (0.937 against 0.933) and cost `fashion-mnist` (0.585 against 0.598).
+    optimizer : {"adam", "adamw", "rmsprop", "sgd"}, default="adam"
+    optimizer_params : dict or None
+        The optimizer's own settings, e.g. ``{"betas": [0.5, 0.999]}`` for Adam or
+        ``{"momentum": 0.9, "nesterov": True}`` for SGD; ``lr`` is set by ``lr``.
     loss : {"mse", "bce"}, default="mse"
         Reconstruction loss; "bce" needs pixel values in [0, 1].
     lr_schedule : {"constant", "cosine", "step"}, default="constant"
@@ -106,6 +110,8 @@ class AEClusterer(DeepClusterer):
         epochs: int = 30,
         batch_size: int = 64,
         lr: float = 1e-3,
+        optimizer: str = "adam",
+        optimizer_params: dict | None = None,
         loss: str = "mse",
         lr_schedule: str = "constant",
         augment: str | dict | None = None,
@@ -129,6 +135,8 @@ class AEClusterer(DeepClusterer):
         self.epochs = epochs
         self.batch_size = batch_size
         self.lr = lr
+        self.optimizer = optimizer
+        self.optimizer_params = optimizer_params
         self.loss = loss
         self.lr_schedule = lr_schedule
         self.augment = augment

@@ -147,6 +147,8 @@ class DeepClusterer(ImageInputMixin, ModelFileMixin, ClusterMixin, TransformerMi
             epochs=self.epochs if epochs is None else epochs,
             batch_size=self.batch_size,
             lr=self.lr,
+            optimizer=self.optimizer,
+            optimizer_params=self.optimizer_params,
             lr_schedule=self.lr_schedule,
             val_fraction=self.val_fraction,
             patience=self.patience,

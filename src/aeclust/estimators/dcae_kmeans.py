@@ -96,6 +96,10 @@ class DCAEKMeans(JointClusterer):
         Any registered autoencoder; "dcae" is the paper's network.
     loss : {"bce", "mse"}, default="bce"
         E1; the paper uses the cross-entropy.
+    optimizer : {"adam", "adamw", "rmsprop", "sgd"}, default="adam"
+    optimizer_params : dict or None
+        The optimizer's own settings, e.g. ``{"betas": [0.5, 0.999]}`` for Adam or
+        ``{"momentum": 0.9, "nesterov": True}`` for SGD; ``lr`` is set by ``lr``.
     e1_reduction : {"sum", "mean"}, default="sum"
         How E1 reduces over the pixels of an image before the mean over images. "sum" is
         eq. 3 as the paper's MatConvNet loss computes it (summed over pixels, divided by
@@ -122,6 +126,8 @@ class DCAEKMeans(JointClusterer):
         epochs: int = 50,
         batch_size: int = 100,
         lr: float = 1e-3,
+        optimizer: str = "adam",
+        optimizer_params: dict | None = None,
         loss: str = "bce",
         e1_reduction: str = "sum",
         lr_schedule: str = "constant",
@@ -143,6 +149,8 @@ class DCAEKMeans(JointClusterer):
         self.epochs = epochs
         self.batch_size = batch_size
         self.lr = lr
+        self.optimizer = optimizer
+        self.optimizer_params = optimizer_params
         self.loss = loss
         self.e1_reduction = e1_reduction
         self.lr_schedule = lr_schedule

@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
 import math
 import time
@@ -29,6 +30,38 @@ from .base import fit_phase
 from .joint import JointClusterer
 
 log = logging.getLogger(__name__)
+
+
+def init_with(base_init, **defaults):
+    """An ``__init__`` with the parameters of ``base_init``, where ``defaults`` change a
+    default or add a parameter (after ``n_clusters``): IDEC is DEC plus ``gamma``, DCEC is
+    IDEC with another network, and neither repeats DEC's twenty-odd parameters.
+
+    Like every scikit-learn ``__init__`` it only stores its arguments; scikit-learn reads
+    the parameters from its signature, which is the explicit one built here.
+    """
+    params = list(inspect.signature(base_init).parameters.values())
+    for name, value in defaults.items():
+        names = [p.name for p in params]
+        if name in names:
+            params[names.index(name)] = params[names.index(name)].replace(default=value)
+        else:
+            params.insert(2, inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=value))
+    params = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) if i else p
+              for i, p in enumerate(params)]  # fmt: skip
+    signature = inspect.Signature(params)
+
+    def __init__(self, **kwargs):
+        try:
+            bound = signature.bind(self, **kwargs)
+        except TypeError as exc:
+            raise TypeError(f"{type(self).__name__}(): {exc}") from None
+        bound.apply_defaults()
+        for name, value in list(bound.arguments.items())[1:]:
+            setattr(self, name, value)
+
+    __init__.__signature__ = signature
+    return __init__
 
 
 class TargetUpdate(Callback):
@@ -104,6 +137,10 @@ class DEC(JointClusterer):
     epochs : int, default=50
         Most epochs of the clustering stage (it usually stops earlier, on ``tol``).
     batch_size : int, default=256
+    optimizer : {"adam", "adamw", "rmsprop", "sgd"}, default="adam"
+    optimizer_params : dict or None
+        The optimizer's own settings, e.g. ``{"betas": [0.5, 0.999]}`` for Adam or
+        ``{"momentum": 0.9, "nesterov": True}`` for SGD; ``lr`` is set by ``lr``.
     update_interval : int or None, default=None
         Mini-batches between target updates (T).
     tol : float, default=0.001
@@ -133,6 +170,8 @@ class DEC(JointClusterer):
         epochs: int = 50,
         batch_size: int = 256,
         lr: float = 1e-3,
+        optimizer: str = "adam",
+        optimizer_params: dict | None = None,
         loss: str = "mse",
         update_interval: int | None = None,
         tol: float = 0.001,
@@ -155,6 +194,8 @@ class DEC(JointClusterer):
         self.epochs = epochs
         self.batch_size = batch_size
         self.lr = lr
+        self.optimizer = optimizer
+        self.optimizer_params = optimizer_params
         self.loss = loss
         self.update_interval = update_interval
         self.tol = tol
@@ -259,76 +300,11 @@ class IDEC(DEC):
 
     keeps_decoder = True
 
-    def __init__(
-        self,
-        n_clusters: int = 10,
-        gamma: float = 0.1,
-        autoencoder: str = "mlp",
-        latent_dim: int = 10,
-        pretrain_epochs: int = 50,
-        epochs: int = 50,
-        batch_size: int = 256,
-        lr: float = 1e-3,
-        loss: str = "mse",
-        update_interval: int | None = None,
-        tol: float = 0.001,
-        alpha: float = 1.0,
-        n_init: int = 20,
-        lr_schedule: str = "constant",
-        val_fraction: float = 0.0,
-        patience: int | None = None,
-        image_shape: tuple[int, int, int] | None = None,
-        autoencoder_params: dict | None = None,
-        device: str = "auto",
-        random_state=None,
-        verbose: bool = False,
-        checkpoint: str | None = None,
-    ):
-        super().__init__(
-            n_clusters=n_clusters, autoencoder=autoencoder, latent_dim=latent_dim,
-            pretrain_epochs=pretrain_epochs, epochs=epochs, batch_size=batch_size, lr=lr,
-            loss=loss, update_interval=update_interval, tol=tol, alpha=alpha, n_init=n_init,
-            lr_schedule=lr_schedule, val_fraction=val_fraction, patience=patience,
-            image_shape=image_shape, autoencoder_params=autoencoder_params, device=device,
-            random_state=random_state, verbose=verbose, checkpoint=checkpoint,
-        )  # fmt: skip
-        self.gamma = gamma
+    __init__ = init_with(DEC.__init__, gamma=0.1)  # DEC's parameters, and gamma after k
 
 
 class DCEC(IDEC):
     """Deep Convolutional Embedded Clustering: IDEC with the convolutional autoencoder
     (32-64-128 strided convolutions + a dense 10-d code, Guo et al. 2017), γ = 0.1."""
 
-    def __init__(
-        self,
-        n_clusters: int = 10,
-        gamma: float = 0.1,
-        autoencoder: str = "conv",
-        latent_dim: int = 10,
-        pretrain_epochs: int = 50,
-        epochs: int = 50,
-        batch_size: int = 256,
-        lr: float = 1e-3,
-        loss: str = "mse",
-        update_interval: int | None = None,
-        tol: float = 0.001,
-        alpha: float = 1.0,
-        n_init: int = 20,
-        lr_schedule: str = "constant",
-        val_fraction: float = 0.0,
-        patience: int | None = None,
-        image_shape: tuple[int, int, int] | None = None,
-        autoencoder_params: dict | None = None,
-        device: str = "auto",
-        random_state=None,
-        verbose: bool = False,
-        checkpoint: str | None = None,
-    ):
-        super().__init__(
-            n_clusters=n_clusters, gamma=gamma, autoencoder=autoencoder, latent_dim=latent_dim,
-            pretrain_epochs=pretrain_epochs, epochs=epochs, batch_size=batch_size, lr=lr,
-            loss=loss, update_interval=update_interval, tol=tol, alpha=alpha, n_init=n_init,
-            lr_schedule=lr_schedule, val_fraction=val_fraction, patience=patience,
-            image_shape=image_shape, autoencoder_params=autoencoder_params, device=device,
-            random_state=random_state, verbose=verbose, checkpoint=checkpoint,
-        )  # fmt: skip
+    __init__ = init_with(IDEC.__init__, autoencoder="conv")

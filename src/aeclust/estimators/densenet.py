@@ -51,6 +51,10 @@ class DenseNetClassifier(ImageInputMixin, ModelFileMixin, ClassifierMixin, BaseE
         and gives more Adam steps per epoch.
     lr : float, default=1e-4
         Adam learning rate (the paper's 1e-4).
+    optimizer : {"adam", "adamw", "rmsprop", "sgd"}, default="adam"
+    optimizer_params : dict or None
+        The optimizer's own settings, e.g. ``{"betas": [0.5, 0.999]}`` for Adam or
+        ``{"momentum": 0.9, "nesterov": True}`` for SGD; ``lr`` is set by ``lr``.
     n_blocks : int, default=5
         Dense blocks (the paper's five).
     layers_per_block : int, default=4
@@ -90,6 +94,8 @@ class DenseNetClassifier(ImageInputMixin, ModelFileMixin, ClassifierMixin, BaseE
         epochs: int = 30,
         batch_size: int = 64,
         lr: float = 1e-4,
+        optimizer: str = "adam",
+        optimizer_params: dict | None = None,
         n_blocks: int = 5,
         layers_per_block: int = 4,
         growth_rate: int = 12,
@@ -104,6 +110,8 @@ class DenseNetClassifier(ImageInputMixin, ModelFileMixin, ClassifierMixin, BaseE
         self.epochs = epochs
         self.batch_size = batch_size
         self.lr = lr
+        self.optimizer = optimizer
+        self.optimizer_params = optimizer_params
         self.n_blocks = n_blocks
         self.layers_per_block = layers_per_block
         self.growth_rate = growth_rate
@@ -134,6 +142,8 @@ class DenseNetClassifier(ImageInputMixin, ModelFileMixin, ClassifierMixin, BaseE
             epochs=self.epochs,
             batch_size=self.batch_size,
             lr=self.lr,
+            optimizer=self.optimizer,
+            optimizer_params=self.optimizer_params,
             val_fraction=self.val_fraction,
             patience=self.patience,
             seed=self._seed(),

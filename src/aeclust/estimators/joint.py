@@ -45,6 +45,8 @@ class JointClusterer(DeepClusterer):
             epochs=self._reconstruction_epochs(),
             batch_size=self.batch_size,
             lr=self.lr,
+            optimizer=self.optimizer,
+            optimizer_params=self.optimizer_params,
             loss=self.loss,
             lr_schedule=self.lr_schedule,
             augment=None,  # the joint methods train on the images as given

@@ -40,9 +40,10 @@ def build_optimizer(
         return cls(params, lr=lr, weight_decay=weight_decay, **options)
     except TypeError as exc:
         known = [p for p in inspect.signature(cls).parameters if p not in ("params", "lr")]
+        unknown = sorted(set(options) - set(known)) or sorted(options)
         raise ConfigError(
-            f"optimizer '{name}' rejects the settings {sorted(options)} ({exc}); its settings "
-            f"are {known}."
+            f"optimizer '{name}' has no setting {', '.join(map(repr, unknown))}; its settings "
+            f"are {', '.join(known)}."
         ) from exc
     except ValueError as exc:
         raise ConfigError(f"Bad setting for optimizer '{name}': {exc}.") from exc

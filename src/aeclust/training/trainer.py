@@ -26,7 +26,7 @@ import torch
 from torch import Tensor, nn
 
 from ..errors import ConfigError, check_choice
-from .optim import LR_SCHEDULES, OPTIMIZERS
+from .optim import LR_SCHEDULES, OPTIMIZERS, build_optimizer
 from .steps import LossStep, Step
 
 log = logging.getLogger(__name__)
@@ -58,6 +58,9 @@ class TrainConfig:
             )
         check_choice("lr_schedule", self.lr_schedule, LR_SCHEDULES)
         check_choice("optimizer", self.optimizer, OPTIMIZERS)
+        probe = [torch.zeros(1, requires_grad=True)]  # its settings, before any training
+        build_optimizer(probe, self.optimizer, self.lr, self.weight_decay,
+                        **(self.optimizer_params or {}))  # fmt: skip
         if not 0 <= self.val_fraction < 1:
             raise ConfigError(f"val_fraction must be in [0, 1); got {self.val_fraction}.")
         if self.patience is not None and self.val_fraction == 0:
