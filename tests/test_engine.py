@@ -32,7 +32,7 @@ def images(n=90, seed=0):
 
 
 def recon(model, batch):
-    return mse(model(batch.x), batch.x)
+    return mse(model(batch.x).output, batch.x)
 
 
 def weights(model) -> torch.Tensor:
@@ -49,7 +49,7 @@ def old_loop(model, X, epochs, batch_size, lr, seed):
         index = order[torch.randperm(len(order), generator=generator)]
         for start, stop in batch_bounds(len(index), batch_size):
             x = X[index[start:stop]]
-            loss = mse(model(x), x)
+            loss = mse(model(x).output, x)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -212,7 +212,7 @@ def test_per_sample_weights_reach_the_loss_and_are_saved(tmp_path):
 
     def weighted(model, batch):
         seen.append((batch.index.clone(), batch.weight.clone()))
-        per_sample = (model(batch.x) - batch.x).pow(2).flatten(1).mean(1)
+        per_sample = (model(batch.x).output - batch.x).pow(2).flatten(1).mean(1)
         return (batch.weight * per_sample).mean()
 
     w = torch.linspace(0, 1, 40)

@@ -39,7 +39,7 @@ def test_shapes(name, shape):
     h = model.encode(x)
     assert h.shape == (2, 5)
     assert model.decode(h).shape == x.shape
-    assert model(x).shape == x.shape
+    assert model(x).output.shape == x.shape
 
 
 @pytest.mark.parametrize("name", CONV_NAMES)
@@ -63,7 +63,7 @@ def test_loss_decreases(name):
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     losses = []
     for _ in range(15):
-        loss = F.mse_loss(model(x), x)
+        loss = F.mse_loss(model(x).output, x)
         opt.zero_grad()
         loss.backward()
         opt.step()

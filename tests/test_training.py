@@ -29,7 +29,7 @@ def toy_images(n=128, seed=0):
 
 
 def recon(model, batch):
-    return mse(model(batch.x), batch.x)
+    return mse(model(batch.x).output, batch.x)
 
 
 def test_loss_decreases():

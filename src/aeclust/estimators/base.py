@@ -170,7 +170,7 @@ class DeepClusterer(ImageInputMixin, ModelFileMixin, ClusterMixin, TransformerMi
             )
 
         def loss_fn(model, batch):
-            return loss(model(batch.x), batch.x)
+            return loss(model(batch.x).output, batch.x)
 
         cfg = self._train_config(seed, epochs)
         return fit_phase(self, self.autoencoder_, LossStep(loss_fn), cfg, X, ckpts, "autoencoder")
@@ -191,7 +191,7 @@ class DeepClusterer(ImageInputMixin, ModelFileMixin, ClusterMixin, TransformerMi
         """The autoencoder's reconstructions of X, shape (N, C, H, W), on the input's scale."""
         X = self._check_input(X)
         return apply_batched(
-            lambda m, x: to_image(m(x), self.loss), self.autoencoder_, X, 256, self.device_
+            lambda m, x: to_image(m(x).output, self.loss), self.autoencoder_, X, 256, self.device_
         )
 
     # ------------------------------------------------------------------ save / load

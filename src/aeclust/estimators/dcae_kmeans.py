@@ -201,8 +201,8 @@ class DCAEKMeans(JointClusterer):
         pixels = math.prod(X.shape[1:]) if self.e1_reduction == "sum" else 1
 
         def loss_fn(model, batch):
-            h = model.encode(batch.x)
-            rec = e1(model.decode(h), batch.x) * pixels
+            h, output = model(batch.x)
+            rec = e1(output, batch.x) * pixels
             e2 = embedded_kmeans_loss(
                 h, update.centers, update.assign[batch.index].to(h.device), self.lam
             )

@@ -17,14 +17,13 @@ import time
 import numpy as np
 import torch
 from sklearn.cluster import KMeans
-from torch import nn
 
 from ..cluster.centers import assign_nearest
 from ..data.validate import check_labels, check_n_clusters
 from ..errors import ConfigError
 from ..losses import kl_clustering_loss, reconstruction_loss, target_distribution
 from ..metrics import cluster_acc, nmi
-from ..nn import ClusteringLayer
+from ..nn import ClusteringLayer, ClusteringModel
 from ..training import Callback, LossStep, Trainer, apply_batched, resolve_device
 from .base import fit_phase
 from .joint import JointClusterer
@@ -247,16 +246,12 @@ class DEC(JointClusterer):
             row["pretrain"] = True
         Z = self._encode(X)
         kmeans = KMeans(k, n_init=self.n_init, random_state=seed).fit(Z)
-        model = nn.ModuleDict(
-            {
-                "autoencoder": self.autoencoder_,
-                "head": ClusteringLayer(kmeans.cluster_centers_, self.alpha),
-            }
-        )
+        head = ClusteringLayer(kmeans.cluster_centers_, self.alpha)
+        model = ClusteringModel(self.autoencoder_, head, decode=self.keeps_decoder)
         interval = self.update_interval or max(1, math.ceil(len(X) / self.batch_size / 2))
         update = TargetUpdate(
             lambda: apply_batched(
-                lambda m, x: m["head"](m["autoencoder"].encode(x)),
+                lambda m, x: m.head(m.autoencoder.encode(x)),
                 model, X, self._infer_batch(), self.device_,
             ), y, interval, self.tol,
         )  # fmt: skip
@@ -265,7 +260,7 @@ class DEC(JointClusterer):
             "clustering", [update], desc=type(self).__name__,
         )  # fmt: skip
         self.history_ = pretrain + history
-        self.cluster_centers_ = model["head"].centers.detach().cpu().numpy().astype(np.float32)
+        self.cluster_centers_ = model.head.centers.detach().cpu().numpy().astype(np.float32)
         t1 = time.perf_counter()
         self.labels_ = assign_nearest(self._encode(X), self.cluster_centers_)
         self.n_clusters_ = k
@@ -279,12 +274,11 @@ class DEC(JointClusterer):
         rec_loss = reconstruction_loss(self.loss)
 
         def loss_fn(model, batch):
-            ae = model["autoencoder"]
-            h = ae.encode(batch.x)
-            kl = kl_clustering_loss(model["head"](h), update.target[batch.index.to(h.device)])
+            out = model(batch.x)
+            kl = kl_clustering_loss(out.q, update.target[batch.index.to(out.q.device)])
             if not self.keeps_decoder:
                 return {"loss": kl, "kl": kl}
-            rec = rec_loss(ae.decode(h), batch.x)
+            rec = rec_loss(out.output, batch.x)
             return {"loss": rec + self.gamma * kl, "kl": kl, "reconstruction": rec}
 
         return loss_fn

@@ -15,7 +15,8 @@ from torch import nn
 
 from ..errors import ConfigError, check_choice, check_names
 from .alexnet import AlexNetAutoencoder, AlexNetConfig
-from .clustering_layer import ClusteringLayer
+from .blocks import AEOutput, EncoderDecoder
+from .clustering_layer import ClusteringLayer, ClusteringModel
 from .conv import ConvAutoencoder, ConvConfig
 from .conv_pool import ConvNoPoolAutoencoder, ConvNoPoolConfig, ConvPoolAutoencoder, ConvPoolConfig
 from .dcae import DCAE, DCAEConfig
@@ -108,7 +109,10 @@ __all__ = [
     "AUTOENCODERS",
     "AlexNetAutoencoder",
     "AlexNetConfig",
+    "AEOutput",
     "ClusteringLayer",
+    "ClusteringModel",
+    "EncoderDecoder",
     "ConvAutoencoder",
     "ConvConfig",
     "ConvNoPoolAutoencoder",

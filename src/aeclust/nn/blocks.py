@@ -15,6 +15,8 @@ dropped; the caller makes the first map from the code.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from torch import Tensor, nn
 
 Size = tuple[int, int]
@@ -94,9 +96,18 @@ def up_stack(layers: list[nn.ConvTranspose2d]) -> list[nn.Module]:
     return [*out, layers[-1]]
 
 
+class AEOutput(NamedTuple):
+    """What an autoencoder's ``forward`` returns: both, so that a loss reads them through
+    ``forward`` (the one call DistributedDataParallel synchronises gradients for)."""
+
+    code: Tensor  # (B, latent_dim)
+    output: Tensor  # (B, C, H, W): the reconstruction, or its logits for a BCE loss
+
+
 class EncoderDecoder(nn.Module):
-    """An autoencoder of two modules, ``self.encoder`` (images -> codes) and ``self.decoder``
-    (codes -> images), which subclasses build in ``__init__``."""
+    """Base of every autoencoder: ``encode(x) -> code``, ``decode(code) -> output`` and
+    ``forward(x) -> AEOutput(code, output)``. By default ``self.encoder`` (images -> codes)
+    and ``self.decoder`` (codes -> images), which subclasses build in ``__init__``."""
 
     def encode(self, x: Tensor) -> Tensor:  # (B, C, H, W) -> (B, latent_dim)
         return self.encoder(x)
@@ -104,5 +115,6 @@ class EncoderDecoder(nn.Module):
     def decode(self, h: Tensor) -> Tensor:  # (B, latent_dim) -> (B, C, H, W)
         return self.decoder(h)
 
-    def forward(self, x: Tensor) -> Tensor:
-        return self.decode(self.encode(x))
+    def forward(self, x: Tensor) -> AEOutput:
+        code = self.encode(x)
+        return AEOutput(code, self.decode(code))

@@ -6,6 +6,8 @@ soft assignment it computes (Xie et al. 2016, eq. 1)::
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import torch
 from torch import Tensor, nn
 
@@ -28,3 +30,26 @@ class ClusteringLayer(nn.Module):
 
     def forward(self, z: Tensor) -> Tensor:
         return soft_assignment(z, self.centers, self.alpha)
+
+
+class ClusteringOutput(NamedTuple):
+    code: Tensor  # (B, d)
+    q: Tensor  # (B, K) soft assignment
+    output: Tensor | None  # (B, C, H, W) reconstruction, when the decoder is kept
+
+
+class ClusteringModel(nn.Module):
+    """An autoencoder with a clustering layer on its code, trained as one module (DEC,
+    IDEC, DCEC): ``forward(x) -> ClusteringOutput(code, q, output)``; ``output`` is None
+    when ``decode`` is False (DEC drops the decoder), and then the decoder's parameters
+    are unused, which ``unused_parameters`` tells DistributedDataParallel."""
+
+    def __init__(self, autoencoder: nn.Module, head: ClusteringLayer, decode: bool = True):
+        super().__init__()
+        self.autoencoder, self.head, self.decode = autoencoder, head, decode
+        self.unused_parameters = not decode
+
+    def forward(self, x: Tensor) -> ClusteringOutput:
+        code = self.autoencoder.encode(x)
+        output = self.autoencoder.decode(code) if self.decode else None
+        return ClusteringOutput(code, self.head(code), output)

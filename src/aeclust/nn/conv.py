@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 from torch import Tensor, nn
 
+from .blocks import EncoderDecoder
+
 
 @dataclass
 class ConvConfig:
@@ -21,7 +23,7 @@ def conv_out(size: int, kernel: int, stride: int = 2) -> int:
     return (size + 2 * (kernel // 2) - kernel) // stride + 1
 
 
-class ConvAutoencoder(nn.Module):
+class ConvAutoencoder(EncoderDecoder):
     """Strided convolutions down, a dense code, transposed convolutions back up.
 
     With the defaults a 1x28x28 image goes 32x14x14 -> 64x7x7 -> 128x4x4 -> 10 (DCEC uses
@@ -79,6 +81,3 @@ class ConvAutoencoder(nn.Module):
 
     def decode(self, h: Tensor) -> Tensor:  # (B, latent_dim) -> (B, C, H, W)
         return self.decoder(self.expand(h).view(len(h), *self.bottleneck))
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.decode(self.encode(x))

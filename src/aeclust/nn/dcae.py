@@ -29,6 +29,8 @@ from dataclasses import dataclass
 
 from torch import Tensor, nn
 
+from .blocks import EncoderDecoder
+
 
 @dataclass
 class DCAEConfig:
@@ -46,7 +48,7 @@ def _kernel(size: int, kernel: int | None) -> int:
     return k
 
 
-class DCAE(nn.Module):
+class DCAE(EncoderDecoder):
     """Alqahtani et al.'s DCAE; see the module docstring for the layer sizes."""
 
     def __init__(self, config: DCAEConfig):
@@ -85,6 +87,3 @@ class DCAE(nn.Module):
 
     def decode(self, h: Tensor) -> Tensor:  # (B, latent_dim) -> (B, C, H, W) logits
         return self.decoder(h)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.decode(self.encode(x))

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 from torch import Tensor, nn
 
+from .blocks import EncoderDecoder
+
 
 @dataclass
 class MLPConfig:
@@ -25,7 +27,7 @@ def _stack(widths: list[int]) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
-class MLPAutoencoder(nn.Module):
+class MLPAutoencoder(EncoderDecoder):
     """Encoder ``D -> hidden... -> latent_dim``, decoder the mirror image.
 
     The code and the output are linear (no activation): the output is a real value for the
@@ -45,6 +47,3 @@ class MLPAutoencoder(nn.Module):
 
     def decode(self, h: Tensor) -> Tensor:  # (B, latent_dim) -> (B, C, H, W)
         return self.decoder(h).view(len(h), *self.config.input_shape)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.decode(self.encode(x))
