@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
+import subprocess
 import sys
 import warnings
 from pathlib import Path
@@ -116,6 +118,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_output_arguments(r, "run directory to write")
     r.add_argument(
+        "--nproc",
+        type=int,
+        default=A,
+        metavar="N",
+        help="train with N processes on this machine (PyTorch DDP through torchrun; several "
+        "machines: see the README)",
+    )
+    r.add_argument(
         "--resume",
         default=A,
         metavar="OUT",
@@ -189,8 +199,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(message)s")
+    worker = int(os.environ.get("RANK", "0")) > 0  # a process torchrun started, not rank 0
+    level = logging.ERROR if worker else logging.WARNING if args.quiet else logging.INFO
+    logging.basicConfig(level=level, format="%(message)s")
+    if getattr(args, "nproc", 1) < 1:
+        print(f"aeclust: error: --nproc must be 1 or more; got {args.nproc}.", file=sys.stderr)
+        return EXIT_USER_ERROR
+    if getattr(args, "nproc", 1) > 1 and "WORLD_SIZE" not in os.environ:
+        return launch(args.nproc, argv)
     formatwarning, warnings.formatwarning = warnings.formatwarning, _format_warning
     try:
         if args.command == "run":
@@ -216,6 +234,28 @@ def main(argv: list[str] | None = None) -> int:
         warnings.formatwarning = formatwarning
 
 
+def launch(nproc: int, argv: list[str]) -> int:
+    """Run this same command in ``nproc`` processes with torchrun (one machine); returns
+    their exit status. ``--nproc`` itself is left out of what they get."""
+    rest, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == "--nproc":
+            skip = True
+        elif not arg.startswith("--nproc="):
+            rest.append(arg)
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone",
+           f"--nproc-per-node={nproc}", "-m", "aeclust", *rest]  # fmt: skip
+    logging.getLogger(__name__).info("launching %d processes: %s", nproc, " ".join(cmd[2:]))
+    proc = subprocess.Popen(cmd)
+    while True:
+        try:
+            return 130 if proc.wait() < 0 else proc.returncode
+        except KeyboardInterrupt:  # the processes got it too; wait for their checkpoint
+            continue
+
+
 def _format_warning(message, category, filename, lineno, line=None) -> str:
     """Warnings as one line for the user, without Python's file name and source line."""
     return f"aeclust: warning: {message}\n"
@@ -225,7 +265,7 @@ def cmd_run(args) -> int:
     from .config import make_config
     from .run import resume_config, run
 
-    skip = ("command", "config", "quiet", "param", "resume")
+    skip = ("command", "config", "quiet", "param", "resume", "nproc")
     overrides = {k: v for k, v in vars(args).items() if k not in skip}
     if hasattr(args, "resume"):
         given = sorted(set(overrides) | {k for k in ("config", "param") if getattr(args, k, None)})
@@ -241,6 +281,8 @@ def cmd_run(args) -> int:
         config = make_config(args.config, **overrides)
         config.model_params.update(params)  # flags win over the file's model_params
     out, metrics = run(config, progress=not args.quiet, resume=hasattr(args, "resume"))
+    if not metrics:  # a process of several that is not rank 0: rank 0 reports
+        return 0
     print(format_scores(metrics))
     print(f"Run directory: {out}\nReport: {out / 'report.html'}")
     return 0

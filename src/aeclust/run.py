@@ -34,6 +34,7 @@ from .rundir import (
     versions,
     write_assignments,
 )
+from .training import distributed
 
 log = logging.getLogger(__name__)
 
@@ -135,10 +136,19 @@ def run(config: RunConfig, progress: bool = True, resume: bool = False) -> tuple
     ``resume``: continue the killed run headed for ``config.out`` from the checkpoints in
     its staging directory (``config`` is then that run's, see :func:`resume_config`).
     """
-    out = Path(config.out) if config.out else default_out(config)
-    check_out_dir(out, config.overwrite, [config.data])
-    if not resume:
-        check_no_killed_run(out, config.overwrite)
+    distributed.setup(config.device)
+    out, problem = None, None
+    if distributed.is_main():  # one process checks and decides; the others follow it
+        out = Path(config.out) if config.out else default_out(config)
+        try:
+            check_out_dir(out, config.overwrite, [config.data])
+            if not resume:
+                check_no_killed_run(out, config.overwrite)
+        except ConfigError as exc:
+            problem = exc
+    out, problem = distributed.broadcast((out, problem))
+    if problem is not None:
+        raise problem
     data = load_data(config)
     k = config.k
     if k is None:
@@ -150,6 +160,8 @@ def run(config: RunConfig, progress: bool = True, resume: bool = False) -> tuple
         )
     config.k, config.out = k, str(out)
     try:
+        if not distributed.is_main():  # trains its share, writes nothing
+            return out, _run_in(staging_path(out), config, data, k, False, resume)
         with staged_dir(out, resumable=True) as stage:
             return out, _run_in(stage, config, data, k, progress, resume)
     except KeyboardInterrupt as exc:  # the staging directory stays, to be resumed
@@ -158,11 +170,18 @@ def run(config: RunConfig, progress: bool = True, resume: bool = False) -> tuple
 
 
 def _run_in(stage: Path, config: RunConfig, data: ImageSet, k: int, progress, resume) -> dict:
-    """Train, score and write the outputs of ``config`` into ``stage``; returns the metrics."""
+    """Train, score and write the outputs of ``config`` into ``stage``; returns the metrics.
+    With several processes, all train and only rank 0 scores and writes."""
     checkpoints = stage / "checkpoints"
     est = make_estimator(config, k, verbose=progress, checkpoint=str(checkpoints))
-    write_yaml(config, stage / "config.yaml")
+    main = distributed.is_main()
+    if main:
+        write_yaml(config, stage / "config.yaml")
     est.fit(data.X, data.y, resume=checkpoints if resume and checkpoints.is_dir() else None)
+    if not main:
+        if config.model in METHODS and config.compare:  # its training needs every rank
+            fit_reference(est, data, {}, False, checkpoints / "reference")
+        return {}
     t0 = time.perf_counter()
     Z = est.transform(data.X)
     metrics = evaluate(data.y, est.labels_, Z, random_state=config.seed)
@@ -225,6 +244,8 @@ def fit_reference(est, data: ImageSet, metrics: dict, progress: bool, checkpoint
     ref = est.without_clustering_loss().set_params(verbose=progress, checkpoint=str(checkpoint))
     ref.fit(data.X, resume=checkpoint if checkpoint.is_dir() else None)
     ref.set_params(checkpoint=None)
+    if not distributed.is_main():
+        return None
     Z = ref.transform(data.X)
     metrics["timings"]["reference"] = time.perf_counter() - t0
     metrics["without_clustering_loss"] = {

@@ -10,7 +10,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ..cluster import build_clusterer, build_reducer, clusterer_from_state, reducer_from_state
 from ..errors import ConfigError
-from ..training import resolve_device
+from ..training import distributed, resolve_device
 from .base import DeepClusterer
 
 log = logging.getLogger(__name__)
@@ -177,16 +177,18 @@ class AEClusterer(DeepClusterer):
         self.autoencoder_ = self._build_autoencoder(self.autoencoder, seed)
 
         t_compile = time.perf_counter()
-        if reducer is not None and self.epochs > 0:  # not beside training, which it slows
+        if reducer is not None and self.epochs > 0 and distributed.is_main():  # not beside training
             reducer.precompile(len(X), self.autoencoder_.config.latent_dim)
         t0 = time.perf_counter()
         self.history_ = self._train_autoencoder(X, seed, ckpts)
         t1 = time.perf_counter()
         Z = self._encode(X)
         t2 = time.perf_counter()
-        if reducer is not None:
-            Z = reducer.fit_transform(Z)
-        clusterer.fit(Z)
+        if distributed.is_main():  # one process clusters; the others get its result
+            if reducer is not None:
+                Z = reducer.fit_transform(Z)
+            clusterer.fit(Z)
+        reducer, clusterer = distributed.broadcast((reducer, clusterer))
         t3 = time.perf_counter()
         self.reducer_, self.clusterer_ = reducer, clusterer
         self._set_cluster_attributes()

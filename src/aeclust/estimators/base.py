@@ -29,6 +29,7 @@ from ..training import (
     apply_batched,
     build_augment,
     data_identity,
+    distributed,
 )
 from ..training.checkpoint import CheckpointDir
 from .model_file import ModelFileMixin, jsonable
@@ -98,6 +99,7 @@ class ImageInputMixin:
                 "estimator": type(self).__name__,
                 "params": jsonable(params),
                 "data": data_identity(X),
+                "processes": distributed.world_size(),  # the result depends on it
             }
         return CheckpointDir(write_to, resume, identity)
 
@@ -111,7 +113,7 @@ def fit_phase(
     ``est.patience`` is set) and the phase's checkpoint; resumed from ``ckpts`` when it
     holds this phase. Returns the history."""
     callbacks = list(callbacks)
-    if est.verbose:
+    if est.verbose and distributed.is_main():
         callbacks.append(ProgressBar(desc or phase))
     if est.patience is not None:
         callbacks.append(EarlyStopping(est.patience))

@@ -18,7 +18,7 @@ from ..data.validate import check_labels, check_n_clusters
 from ..errors import ConfigError, check_choice
 from ..losses import embedded_kmeans_loss, reconstruction_loss
 from ..metrics import cluster_acc, nmi
-from ..training import Callback, LossStep, Trainer, resolve_device
+from ..training import Callback, LossStep, Trainer, distributed, resolve_device
 from .base import fit_phase
 from .joint import JointClusterer
 
@@ -51,6 +51,8 @@ class CenterUpdate(Callback):
         centers, empty = update_centers(Z, assign, centers)  # eq. 7
         if empty:
             log.warning("epoch %d: re-seeded empty cluster(s) %s", epoch, empty)
+        # every rank computed the same; rank 0's result makes sure that they agree
+        centers, empty = distributed.broadcast((centers, empty))
         self.set(centers, assign_nearest(Z, centers))
         labels = self.assign.numpy()
         logs["e2"] = self.lam / 2 * float(((Z - centers[labels]) ** 2).sum(1).mean())

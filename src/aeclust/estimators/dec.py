@@ -24,7 +24,7 @@ from ..errors import ConfigError
 from ..losses import kl_clustering_loss, reconstruction_loss, target_distribution
 from ..metrics import cluster_acc, nmi
 from ..nn import ClusteringLayer, ClusteringModel
-from ..training import Callback, LossStep, Trainer, apply_batched, resolve_device
+from ..training import Callback, LossStep, Trainer, apply_batched, distributed, resolve_device
 from .base import fit_phase
 from .joint import JointClusterer
 
@@ -78,7 +78,7 @@ class TargetUpdate(Callback):
         self.target, self.labels, self.delta = None, None, float("nan")
 
     def update(self, trainer: Trainer) -> None:
-        q = torch.as_tensor(self.soft_assign())
+        q = torch.as_tensor(distributed.broadcast(self.soft_assign()))  # rank 0's, on all
         self.target = target_distribution(q).to(trainer.device)
         labels = q.argmax(1).numpy()
         if self.labels is not None:

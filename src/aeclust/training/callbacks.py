@@ -85,7 +85,9 @@ class EarlyStopping(Callback):
     def on_epoch_end(self, trainer: Trainer, epoch: int, logs: dict) -> None:
         if logs["val_loss"] < self.best - self.min_delta:
             self.best, self.best_epoch = logs["val_loss"], epoch
-            self.best_state = {k: v.detach().clone() for k, v in trainer.model.state_dict().items()}
+            self.best_state = {
+                k: v.detach().clone() for k, v in trainer.module.state_dict().items()
+            }
         elif epoch - self.best_epoch >= self.patience:
             log.info(
                 "early stop at epoch %d; best val_loss %.4g at %d",
@@ -98,7 +100,7 @@ class EarlyStopping(Callback):
 
     def on_train_end(self, trainer: Trainer) -> None:
         if self.best_state is not None:
-            trainer.model.load_state_dict(self.best_state)
+            trainer.module.load_state_dict(self.best_state)
 
     def state_dict(self) -> dict:
         return {"best": self.best, "best_epoch": self.best_epoch, "best_state": self.best_state}

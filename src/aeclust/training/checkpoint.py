@@ -21,6 +21,7 @@ from safetensors import SafetensorError, safe_open
 
 from ..errors import ConfigError, ModelFileError
 from ..weights import write_safetensors
+from . import distributed
 from .trainer import Callback, Trainer
 
 FORMAT = "aeclust-checkpoint"
@@ -136,8 +137,10 @@ class Checkpoint(Callback):
         self.path, self.identity = Path(path), identity
 
     def on_checkpoint(self, trainer: Trainer, reason: str) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        write_state(self.path, trainer.state_dict(), self.identity)
+        state = trainer.state_dict()  # on every rank: it collects the ranks' random streams
+        if distributed.is_main():  # one writer
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            write_state(self.path, state, self.identity)
 
 
 class CheckpointDir:

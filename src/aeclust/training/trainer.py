@@ -26,6 +26,7 @@ import torch
 from torch import Tensor, nn
 
 from ..errors import ConfigError, check_choice
+from . import distributed
 from .optim import LR_SCHEDULES, OPTIMIZERS, build_optimizer
 from .steps import LossStep, Step
 
@@ -98,11 +99,14 @@ def resolve_device(device: str = "auto") -> torch.device:
     return dev
 
 
-def batch_bounds(n: int, size: int, training: bool = True) -> list[tuple[int, int]]:
-    """(start, stop) of each batch of ``n`` samples; in training, a last batch of a single
-    sample joins the one before it."""
+def batch_bounds(
+    n: int, size: int, training: bool = True, processes: int = 1
+) -> list[tuple[int, int]]:
+    """(start, stop) of each batch of ``n`` samples; in training, a last batch too small to
+    give each of the ``processes`` two samples (one sample, for one process) joins the one
+    before it."""
     starts = list(range(0, n, size))
-    if training and len(starts) > 1 and n - starts[-1] == 1:
+    if training and len(starts) > 1 and n - starts[-1] < 2 * processes:
         starts.pop()
     return list(zip(starts, [*starts[1:], n], strict=True))
 
@@ -140,14 +144,21 @@ class Trainer:
     ``val_loss`` (if held out), ``lr``, ``seconds`` and what callbacks add. ``fit(X,
     state=trainer.state_dict())`` continues a run from that state, with the same result as
     if it had not stopped.
+
+    In a process group (:mod:`aeclust.training.distributed`) ``trainer.model`` is the
+    module wrapped in ``DistributedDataParallel`` (``trainer.module`` is the module itself),
+    every rank trains on its contiguous part of each batch of the shared, seeded order
+    (``batch_size`` is the batch of all ranks together, so the steps and the learning rate
+    are those of one process), and the logged losses are averaged over all ranks.
     """
 
     def __init__(self, model: nn.Module, step, config: TrainConfig, callbacks=()):
         config.validate()
-        self.model, self.config = model, config
+        self.model = self.module = model
+        self.config = config
         self.step = step if isinstance(step, Step) else LossStep(step)
         self.callbacks = list(callbacks)
-        self.device = resolve_device(config.device)
+        self.device = distributed.local_device(resolve_device(config.device))
         self.history: list[dict] = []
         self.stop = False
         self.epoch = self.global_step = 0
@@ -166,13 +177,27 @@ class Trainer:
                 f"{n_val} of {len(X)}; lower val_fraction or give more data."
             )
         self.X = X
-        self.model.to(self.device)
-        self.step.configure(self.model, cfg)
+        self.rank, self.processes = distributed.rank(), distributed.world_size()
+        distributed.check_batch_size(cfg.batch_size)
+        # augmentation draws from the shuffling generator in one process (as always); with
+        # several, each rank draws its own, so that the shared order stays the same on all
+        self.augment_generator = self.generator
+        if self.processes > 1:
+            self.augment_generator = torch.Generator().manual_seed(cfg.seed + 7919 * self.rank)
+        self.module.to(self.device)
+        self.step.configure(self.module, cfg)
         self.history, self.stop, self.epoch, self.global_step = [], False, 0, 0
         self.position = None
         self.resumed = state is not None  # callbacks keep their loaded state then
         if state is not None:
             self.load_state_dict(state)
+        self.model = self.module
+        if self.processes > 1:  # after loading: DDP starts every rank from rank 0's weights
+            self.model = torch.nn.parallel.DistributedDataParallel(
+                self.module,
+                device_ids=[self.device] if self.device.type == "cuda" else None,
+                find_unused_parameters=getattr(self.module, "unused_parameters", False),
+            )
         self._call("on_train_start")
         with self._sigint_at_batch_end():
             while not self.stop and (self.position is not None or self.epoch < cfg.epochs):
@@ -195,6 +220,9 @@ class Trainer:
         logs["seconds"] = time.perf_counter() - start
         self._call("on_epoch_end", epoch, logs)
         self.history.append(logs)
+        if self.processes > 1:  # a Ctrl-C that came during the epoch's end, on any rank
+            flag = torch.tensor([float(self._interrupted)], dtype=torch.float64)
+            self._interrupted = bool(distributed.all_reduce_sum(flag)[0] > 0)
         self._call("on_checkpoint", "epoch")
         if self._interrupted:
             raise TrainingInterrupted(epoch)
@@ -210,8 +238,8 @@ class Trainer:
 
     def _train_epoch(self) -> dict:
         """Train on one epoch's batches (from where an interrupted epoch stopped); a last
-        batch of a single sample joins the one before it (batch normalisation cannot train
-        on one sample)."""
+        batch of a single sample (per process) joins the one before it (batch normalisation
+        cannot train on one sample)."""
         self.model.train()
         if self.position is None:
             shuffle = torch.randperm(len(self.train_index), generator=self.generator)
@@ -219,14 +247,19 @@ class Trainer:
         pos = self.position
         self.position = None
         order, sums, n = pos["order"], dict(pos["sums"]), pos["n"]
-        bounds = batch_bounds(len(order), self.config.batch_size)
+        bounds = batch_bounds(len(order), self.config.batch_size, processes=self.processes)
         for i in range(pos["batch"], len(bounds)):
             idx = order[bounds[i][0] : bounds[i][1]]
+            if self.processes > 1:  # this rank's part of the batch
+                idx = idx.tensor_split(self.processes)[self.rank]
             batch = Batch(self.X[idx].to(self.device, non_blocking=True), idx)
             if self.config.augment is not None:
-                batch = batch._replace(x=self.config.augment(batch.x, self.generator))
+                batch = batch._replace(x=self.config.augment(batch.x, self.augment_generator))
             values = {k: float(v.detach()) if torch.is_tensor(v) else float(v)
                       for k, v in self.step(self, batch).items()}  # fmt: skip
+            size = len(idx)
+            if self.processes > 1:
+                values, size = self._reduce(values, size)
             self.global_step += 1
             if not math.isfinite(values["loss"]):
                 raise FloatingPointError(
@@ -234,8 +267,8 @@ class Trainer:
                     "learning rate (lr) or check the input scale."
                 )
             for k, v in values.items():
-                sums[k] = sums.get(k, 0.0) + v * len(idx)
-            n += len(idx)
+                sums[k] = sums.get(k, 0.0) + v * size
+            n += size
             self._call("on_batch_end", values)
             if self.stop:  # a callback may end training mid-epoch (e.g. DEC's convergence test)
                 break
@@ -245,21 +278,35 @@ class Trainer:
                 raise TrainingInterrupted(self.epoch)
         return {k: v / max(n, 1) for k, v in sums.items()}
 
+    def _reduce(self, values: dict, size: int) -> tuple[dict, int]:
+        """The batch's losses averaged over all ranks, weighted by their samples; a Ctrl-C
+        on any rank stops all of them at the same batch."""
+        keys = list(values)
+        local = torch.tensor([values[k] * size for k in keys] + [size, float(self._interrupted)],
+                             dtype=torch.float64)  # fmt: skip
+        total = distributed.all_reduce_sum(local)
+        size = int(total[-2])
+        self._interrupted = bool(total[-1] > 0)
+        return {k: float(total[j]) / size for j, k in enumerate(keys)}, size
+
     @torch.no_grad()
     def evaluate(self, index: Tensor) -> float:
-        """Mean loss of the step over the samples at ``index``, in eval mode."""
+        """Mean loss of the step over the samples at ``index``, in eval mode (each rank
+        evaluates its share)."""
         self.model.eval()
         total = 0.0
-        for batch in self.batches(index, False):
+        for batch in self.batches(index[self.rank :: self.processes], False):
             total += float(self.step.evaluate(self, batch)["loss"]) * len(batch.x)
         self.model.train()
+        if self.processes > 1:
+            total = float(distributed.all_reduce_sum(torch.tensor([total], dtype=torch.float64)))
         return total / max(len(index), 1)
 
     # ------------------------------------------------------------------ state
     def state_dict(self) -> dict:
         """Everything training has changed; tensors are the live ones (copy before keeping)."""
-        return {
-            "model": self.model.state_dict(),
+        state = {
+            "model": self.module.state_dict(),
             "step": self.step.state_dict(),
             "callbacks": {key: cb.state_dict() for key, cb in self._stateful_callbacks().items()},
             "epoch": self.epoch,
@@ -270,6 +317,13 @@ class Trainer:
             "generator": self.generator.get_state(),
             "torch_rng": torch.get_rng_state(),
         }
+        if self.processes > 1:  # each rank's own random streams, collected on every rank
+            own = {
+                "torch_rng": torch.get_rng_state(),
+                "augment": self.augment_generator.get_state(),
+            }
+            state["ranks"] = distributed.gather(own)
+        return state
 
     def load_state_dict(self, state: dict) -> None:
         callbacks = self._stateful_callbacks()
@@ -278,7 +332,7 @@ class Trainer:
                 f"The saved training state has the callbacks {sorted(state['callbacks'])}, this "
                 f"trainer {sorted(callbacks)}; resume with the settings of the saved run."
             )
-        self.model.load_state_dict(state["model"])
+        self.module.load_state_dict(state["model"])
         self.step.load_state_dict(state["step"])
         for key, cb in callbacks.items():
             cb.load_state_dict(state["callbacks"][key])
@@ -287,6 +341,10 @@ class Trainer:
         self.position = state["position"]
         self.generator.set_state(state["generator"])
         torch.set_rng_state(state["torch_rng"])
+        if self.processes > 1:
+            own = state["ranks"][self.rank]
+            torch.set_rng_state(own["torch_rng"])
+            self.augment_generator.set_state(own["augment"])
 
     def _stateful_callbacks(self) -> dict[str, Callback]:
         """The callbacks that keep a state, by class name (``Name.2`` for a second one)."""

@@ -1,0 +1,93 @@
+"""Several processes with PyTorch's own distributed engine (``torch.distributed``).
+
+``torchrun --nproc-per-node N -m aeclust run ...`` (or ``aeclust run --nproc N``) starts N
+processes with ``RANK``, ``WORLD_SIZE`` and ``LOCAL_RANK`` set; :func:`setup` joins them
+into one group (gloo on CPU, NCCL on CUDA). The :class:`~aeclust.training.Trainer` then
+wraps the model in ``DistributedDataParallel`` and gives every rank its part of every
+batch. Without these variables everything here is a no-op, so one process runs as before.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+
+import torch
+import torch.distributed as dist
+
+from ..errors import ConfigError
+
+
+def launched() -> bool:
+    """True in a process that torchrun started as one of several."""
+    return int(os.environ.get("WORLD_SIZE", "1")) > 1
+
+
+def setup(device: str = "auto") -> None:
+    """Join the process group torchrun prepared (once; a no-op in a single process)."""
+    if not launched() or dist.is_initialized():
+        return
+    cuda = device != "cpu" and torch.cuda.is_available()
+    if cuda:
+        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+    dist.init_process_group("nccl" if cuda else "gloo", timeout=dt.timedelta(minutes=30))
+
+
+def active() -> bool:
+    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+
+
+def rank() -> int:
+    return dist.get_rank() if active() else 0
+
+
+def world_size() -> int:
+    return dist.get_world_size() if active() else 1
+
+
+def is_main() -> bool:
+    """The process that writes files and shows progress (rank 0)."""
+    return rank() == 0
+
+
+def local_device(device: torch.device) -> torch.device:
+    """A rank's own GPU (``cuda:LOCAL_RANK``) when training on CUDA."""
+    if active() and device.type == "cuda":
+        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+    return device
+
+
+def all_reduce_sum(values: torch.Tensor) -> torch.Tensor:
+    """The element-wise sum of ``values`` over all ranks (``values`` itself alone)."""
+    if active():
+        values = values.clone()
+        dist.all_reduce(values)
+    return values
+
+
+def broadcast(obj):
+    """Rank 0's ``obj`` on every rank (any picklable value among processes of one run;
+    nothing is written to disk)."""
+    if not active():
+        return obj
+    box = [obj]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
+def gather(obj) -> list:
+    """``obj`` of every rank, in rank order, on every rank."""
+    if not active():
+        return [obj]
+    out = [None] * world_size()
+    dist.all_gather_object(out, obj)
+    return out
+
+
+def check_batch_size(batch_size: int) -> None:
+    """Every rank needs at least two samples of a batch (batch normalisation)."""
+    if batch_size < 2 * world_size():
+        raise ConfigError(
+            f"batch_size={batch_size} is too small for {world_size()} processes: each needs "
+            f"at least 2 samples of every batch; use batch_size >= {2 * world_size()}."
+        )

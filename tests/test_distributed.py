@@ -1,0 +1,69 @@
+"""Training in several processes (2 gloo processes on the CPU, started by torchrun)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sklearn.datasets import load_digits
+
+HELPERS = Path(__file__).parent / "helpers"
+ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONHASHSEED": "0"}
+
+
+def torchrun(*args, cwd):
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2"]
+    return subprocess.run([*cmd, *args], cwd=cwd, env=ENV, capture_output=True, text=True)
+
+
+def test_ranks_train_disjoint_parts_of_every_batch_and_only_rank_0_writes(tmp_path):
+    result = torchrun(str(HELPERS / "ddp_toy.py"), str(tmp_path), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["world"] == 2
+    r0, r1 = report["ranks"]
+    assert r0["weights"] == r1["weights"]  # DDP keeps the ranks' weights equal
+    assert r0["history"] == r1["history"]  # the logged losses are the averages of both
+    for e0, e1 in zip(r0["batches"], r1["batches"], strict=True):  # epochs
+        assert len(e0) == len(e1)  # the same number of steps on every rank
+        seen = [i for part in e0 + e1 for i in part]
+        assert len(seen) == len(set(seen)) == 60  # disjoint, covering the 80% trained on
+        assert all(abs(len(a) - len(b)) <= 1 for a, b in zip(e0, e1, strict=True))
+    assert [p.name for p in tmp_path.iterdir()] == ["ckpt-rank0.safetensors"]
+
+
+@pytest.fixture(scope="module")
+def digits(tmp_path_factory):
+    d = load_digits()
+    path = tmp_path_factory.mktemp("data") / "digits.npz"
+    np.savez(path, X=(d.images[:200] / 16).astype(np.float32)[:, None], y=d.target[:200])
+    return path
+
+
+def test_aeclust_run_with_two_processes_gives_the_same_bytes_twice(digits, tmp_path):
+    args = ["run", "--data", str(digits), "--epochs", "2", "--batch-size", "50", "--k", "4",
+            "--reducer", "none", "--clusterer", "kmeans", "--nproc", "2"]  # fmt: skip
+    for out in ("a", "b"):
+        cmd = [sys.executable, "-m", "aeclust", "-q", *args, "--out", out]
+        result = subprocess.run(cmd, cwd=tmp_path, env=ENV, capture_output=True, text=True)
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.count("Run directory:") == 1  # rank 0 reports, alone
+    for name in ("assignments.csv", "embeddings.npy", "model.safetensors"):
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "b"]  # no staging left
+    config = (tmp_path / "a" / "config.yaml").read_text()
+    assert "nproc" not in config  # how many processes is not a setting of the result...
+    state = json.loads(
+        subprocess.run(
+            [sys.executable, "-c", "import json,sys;from safetensors import safe_open;"
+             "f=safe_open(sys.argv[1],'pt');print(f.metadata()['identity'])",
+             str(tmp_path / "a" / "checkpoints" / "autoencoder.safetensors")],
+            capture_output=True, text=True, check=True,
+        ).stdout
+    )  # fmt: skip
+    assert state["processes"] == 2  # ...but it is part of the checkpoint's identity
