@@ -253,3 +253,31 @@ def test_estimators_pass_the_optimizer_to_training(digits_small):
     assert not np.array_equal(adam, sgd.transform(X))
     with pytest.raises(ConfigError, match="has no setting 'momentum'"):
         DCAEKMeans(n_clusters=3, optimizer_params={"momentum": 0.9}).fit(X)
+
+
+@pytest.mark.parametrize("dtype", ["uint8", "float32"])
+def test_a_memory_map_trains_as_the_same_images_in_memory_and_is_read_in_batches(
+    tmp_path, monkeypatch, dtype
+):
+    from sklearn.datasets import load_digits
+
+    from aeclust import DEC
+    from aeclust.data import MappedImages, load_array, mapped
+
+    d = load_digits()
+    X = (d.images[:1500] / 16)[:, None]
+    X = (X * 255).astype(np.uint8) if dtype == "uint8" else X.astype(np.float32)
+    np.save(tmp_path / "x.npy", X)
+    in_memory = load_array(tmp_path / "x.npy").X  # uint8 / 255, as the file loader reads it
+    reads = []
+    original = MappedImages.__getitem__
+    monkeypatch.setattr(mapped, "CHUNK_BYTES", 300 * 64 * 4)  # streaming passes: 300 rows
+    monkeypatch.setattr(MappedImages, "__getitem__", lambda s, i: reads.append(
+        len(original(s, i))) or original(s, i))  # fmt: skip
+    settings = dict(n_clusters=3, pretrain_epochs=1, epochs=1, batch_size=64, n_init=1,
+                    loss="bce", autoencoder_params={"hidden": [32]}, random_state=0)  # fmt: skip
+    a = DEC(**settings).fit(in_memory)
+    b = DEC(**settings, checkpoint=str(tmp_path / "ckpt")).fit(MappedImages(tmp_path / "x.npy"))
+    assert np.array_equal(a.labels_, b.labels_)
+    assert np.array_equal(a.cluster_centers_, b.cluster_centers_)
+    assert max(reads) <= 1024 < len(X)  # batches, encoding chunks and passes; never all

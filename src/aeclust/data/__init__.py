@@ -6,6 +6,7 @@ Every loader returns an :class:`ImageSet` with ``X`` of shape (N, C, H, W), floa
 from .arrays import load_array, load_idx
 from .dataset import ImageSet
 from .folder import load_folder
+from .mapped import MappedImages, value_range
 from .registry import (
     DATASETS,
     DEFAULT_DATASET,
@@ -21,6 +22,7 @@ __all__ = [
     "DEFAULT_DATASET",
     "DatasetSpec",
     "ImageSet",
+    "MappedImages",
     "check_labels",
     "list_datasets",
     "load_array",
@@ -29,4 +31,5 @@ __all__ = [
     "load_idx",
     "register_dataset",
     "to_images",
+    "value_range",
 ]

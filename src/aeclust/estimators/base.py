@@ -16,6 +16,7 @@ from sklearn.base import BaseEstimator, ClusterMixin, TransformerMixin
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from ..data.mapped import MappedImages, value_range
 from ..data.validate import to_images
 from ..errors import DataError
 from ..losses import reconstruction_loss, to_image
@@ -75,6 +76,9 @@ class ImageInputMixin:
 
     def _as_images(self, X, reset: bool) -> np.ndarray:
         """(N, C, H, W) images pass through; (N, D) vectors go through sklearn's checks."""
+        if isinstance(X, MappedImages):  # stays on disk; checked in one streaming pass
+            X.check_finite()
+            return X
         ndim = X.ndim if hasattr(X, "ndim") else np.asarray(X).ndim
         if ndim >= 3:  # images, or a 5-D mistake that to_images names
             return to_images(np.asarray(X))
@@ -165,11 +169,13 @@ class DeepClusterer(ImageInputMixin, ModelFileMixin, ClusterMixin, TransformerMi
         """Train ``self.autoencoder_`` on reconstruction alone (the phase "autoencoder");
         returns the history."""
         loss = reconstruction_loss(self.loss)
-        if self.loss == "bce" and (X.min() < 0 or X.max() > 1):
-            raise DataError(
-                f"loss='bce' needs pixel values in [0, 1]; these range from {X.min():.3g} to "
-                f"{X.max():.3g}. Scale the images (e.g. X / 255) or use loss='mse'."
-            )
+        if self.loss == "bce":
+            lo, hi = value_range(X)
+            if lo < 0 or hi > 1:
+                raise DataError(
+                    f"loss='bce' needs pixel values in [0, 1]; these range from {lo:.3g} to "
+                    f"{hi:.3g}. Scale the images (e.g. X / 255) or use loss='mse'."
+                )
 
         def loss_fn(model, batch):
             return loss(model(batch.x).output, batch.x)

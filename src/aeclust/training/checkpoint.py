@@ -119,12 +119,20 @@ def check_identity(saved: dict, current: dict, path) -> None:
 
 
 def data_identity(X) -> dict:
-    """Shape, dtype and SHA-256 of an array (read in chunks, so a memory map stays cheap)."""
-    X = np.asarray(X) if not torch.is_tensor(X) else X.numpy()
+    """Shape, dtype and SHA-256 of the images as training sees them (float32), read in
+    chunks, so that a memory map stays on disk and hashes as the same images in memory."""
+    if torch.is_tensor(X):
+        X = X.numpy()
+    elif not hasattr(X, "chunks"):  # a MappedImages reads float32 rows itself
+        X = np.asarray(X)
     h = hashlib.sha256()
-    rows = max(1, (64 << 20) // max(X[:1].nbytes, 1))
-    for start in range(0, len(X), rows):
-        h.update(np.ascontiguousarray(X[start : start + rows]).tobytes())
+    if hasattr(X, "chunks"):
+        for _, rows in X.chunks():
+            h.update(rows.tobytes())
+    else:
+        step = max(1, (64 << 20) // max(X[:1].nbytes, 1))
+        for start in range(0, len(X), step):
+            h.update(np.ascontiguousarray(X[start : start + step]).tobytes())
     return {"shape": list(X.shape), "dtype": str(X.dtype), "sha256": h.hexdigest()[:32]}
 
 

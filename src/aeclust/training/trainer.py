@@ -137,8 +137,10 @@ class Callback:
 
 
 class Trainer:
-    """Train ``model`` on ``X`` (N, C, H, W) with ``step`` (a :class:`Step`, or a plain
-    ``loss_fn(model, batch)``, which becomes ``LossStep(loss_fn)``).
+    """Train ``model`` on ``X`` (N, C, H, W), an array or a
+    :class:`~aeclust.data.MappedImages` read batch by batch, with ``step`` (a
+    :class:`Step`, or a plain ``loss_fn(model, batch)``, which becomes
+    ``LossStep(loss_fn)``).
 
     ``fit`` returns the history: one dict per epoch with ``epoch``, the step's losses,
     ``val_loss`` (if held out), ``lr``, ``seconds`` and what callbacks add. ``fit(X,
@@ -166,7 +168,8 @@ class Trainer:
 
     def fit(self, X: np.ndarray | Tensor, state: dict | None = None) -> list[dict]:
         cfg = self.config
-        X = torch.as_tensor(X, dtype=torch.float32)
+        if not hasattr(X, "chunks"):  # in memory; a MappedImages stays on disk
+            X = torch.as_tensor(X, dtype=torch.float32)
         self.generator = torch.Generator().manual_seed(cfg.seed)
         order = torch.randperm(len(X), generator=self.generator)
         n_val = int(round(cfg.val_fraction * len(X)))
@@ -234,7 +237,7 @@ class Trainer:
             index = index[torch.randperm(len(index), generator=self.generator)]
         for start, stop in batch_bounds(len(index), self.config.batch_size, shuffle):
             idx = index[start:stop]
-            yield Batch(self.X[idx].to(self.device, non_blocking=True), idx)
+            yield Batch(self._rows(idx), idx)
 
     def _train_epoch(self) -> dict:
         """Train on one epoch's batches (from where an interrupted epoch stopped); a last
@@ -252,7 +255,7 @@ class Trainer:
             idx = order[bounds[i][0] : bounds[i][1]]
             if self.processes > 1:  # this rank's part of the batch
                 idx = idx.tensor_split(self.processes)[self.rank]
-            batch = Batch(self.X[idx].to(self.device, non_blocking=True), idx)
+            batch = Batch(self._rows(idx), idx)
             if self.config.augment is not None:
                 batch = batch._replace(x=self.config.augment(batch.x, self.augment_generator))
             values = {k: float(v.detach()) if torch.is_tensor(v) else float(v)
@@ -277,6 +280,13 @@ class Trainer:
                 self._call("on_checkpoint", "interrupt")
                 raise TrainingInterrupted(self.epoch)
         return {k: v / max(n, 1) for k, v in sums.items()}
+
+    def _rows(self, idx: Tensor) -> Tensor:
+        """The images at ``idx`` on the device (read from disk for a memory map)."""
+        rows = self.X[idx]
+        if not torch.is_tensor(rows):
+            rows = torch.from_numpy(rows)
+        return rows.to(self.device, non_blocking=True)
 
     def _reduce(self, values: dict, size: int) -> tuple[dict, int]:
         """The batch's losses averaged over all ranks, weighted by their samples; a Ctrl-C
