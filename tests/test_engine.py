@@ -281,3 +281,27 @@ def test_a_memory_map_trains_as_the_same_images_in_memory_and_is_read_in_batches
     assert np.array_equal(a.labels_, b.labels_)
     assert np.array_equal(a.cluster_centers_, b.cluster_centers_)
     assert max(reads) <= 1024 < len(X)  # batches, encoding chunks and passes; never all
+
+
+def test_bf16_autocasts_the_training_step_only():
+    X = images()
+    seen = []
+
+    def loss_fn(model, batch):
+        out = model(batch.x).output
+        seen.append((model.training, out.dtype))
+        return mse(out.float(), batch.x)
+
+    torch.manual_seed(0)
+    model = build_autoencoder("conv", (1, 8, 8), latent_dim=3)
+    cfg = TrainConfig(epochs=1, batch_size=32, val_fraction=0.2, precision="bf16")
+    try:
+        history = Trainer(model, loss_fn, cfg).fit(X)
+    except ConfigError as exc:  # a CPU without bf16 refuses it up front
+        assert "no bfloat16" in str(exc)
+        return
+    assert (True, torch.bfloat16) in seen and (False, torch.float32) in seen  # val in fp32
+    assert all(p.dtype == torch.float32 for p in model.parameters())  # weights stay fp32
+    assert np.isfinite(history[0]["loss"]) and np.isfinite(history[0]["val_loss"])
+    with pytest.raises(ConfigError, match="precision"):
+        TrainConfig(precision="fp16").validate()

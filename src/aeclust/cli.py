@@ -92,6 +92,12 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--lr-schedule", default=A, choices=["constant", "cosine", "step"])
     r.add_argument("--optimizer", default=A, choices=["adam", "adamw", "rmsprop", "sgd"],
                    help="default adam; its own settings go in optimizer_params (YAML)")  # fmt: skip
+    r.add_argument(
+        "--precision",
+        default=A,
+        choices=["fp32", "bf16"],
+        help="bf16: bfloat16 autocast in training (CPUs with AMX/AVX512-BF16, GPUs)",
+    )
     r.add_argument("--val-fraction", type=float, default=A)
     r.add_argument("--patience", type=int, default=A)
     r.add_argument(

@@ -36,6 +36,7 @@ class RunConfig:
     lr_schedule: str | None = None  # constant | cosine | step
     optimizer: str | None = None  # adam (the default) | adamw | rmsprop | sgd
     optimizer_params: dict = field(default_factory=dict)  # e.g. {momentum: 0.9} for sgd
+    precision: str | None = None  # fp32 (the default) | bf16 (autocast; CPUs with AMX/AVX512-BF16)
     # autoencoder models: random shifts/rotations of the training images; None = off
     # (AEClusterer's default); "auto" (on for images of 8x8 pixels or more), "affine",
     # "none" or a dict of RandomAffine's shift, rotation, hflip, padding

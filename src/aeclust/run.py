@@ -52,6 +52,7 @@ TRAINING = (
     "batch_size",
     "lr",
     "optimizer",
+    "precision",
     "loss",
     "lr_schedule",
     "val_fraction",

@@ -61,6 +61,10 @@ class AEClusterer(DeepClusterer):
     optimizer_params : dict or None
         The optimizer's own settings, e.g. ``{"betas": [0.5, 0.999]}`` for Adam or
         ``{"momentum": 0.9, "nesterov": True}`` for SGD; ``lr`` is set by ``lr``.
+    precision : {"fp32", "bf16"}, default="fp32"
+        "bf16" trains with the forward pass and the loss autocast to bfloat16 (CPUs with
+        AVX512-BF16 or AMX, and CUDA GPUs; refused elsewhere, where it would be emulated);
+        encoding stays fp32. BENCHMARKS.md has its speed and its effect on ACC.
     loss : {"mse", "bce"}, default="mse"
         Reconstruction loss; "bce" needs pixel values in [0, 1].
     lr_schedule : {"constant", "cosine", "step"}, default="constant"
@@ -112,6 +116,7 @@ class AEClusterer(DeepClusterer):
         lr: float = 1e-3,
         optimizer: str = "adam",
         optimizer_params: dict | None = None,
+        precision: str = "fp32",
         loss: str = "mse",
         lr_schedule: str = "constant",
         augment: str | dict | None = None,
@@ -137,6 +142,7 @@ class AEClusterer(DeepClusterer):
         self.lr = lr
         self.optimizer = optimizer
         self.optimizer_params = optimizer_params
+        self.precision = precision
         self.loss = loss
         self.lr_schedule = lr_schedule
         self.augment = augment

@@ -155,6 +155,7 @@ class DeepClusterer(ImageInputMixin, ModelFileMixin, ClusterMixin, TransformerMi
             lr=self.lr,
             optimizer=self.optimizer,
             optimizer_params=self.optimizer_params,
+            precision=self.precision,
             lr_schedule=self.lr_schedule,
             val_fraction=self.val_fraction,
             patience=self.patience,

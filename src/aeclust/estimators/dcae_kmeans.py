@@ -102,6 +102,10 @@ class DCAEKMeans(JointClusterer):
     optimizer_params : dict or None
         The optimizer's own settings, e.g. ``{"betas": [0.5, 0.999]}`` for Adam or
         ``{"momentum": 0.9, "nesterov": True}`` for SGD; ``lr`` is set by ``lr``.
+    precision : {"fp32", "bf16"}, default="fp32"
+        "bf16" trains with the forward pass and the loss autocast to bfloat16 (CPUs with
+        AVX512-BF16 or AMX, and CUDA GPUs; refused elsewhere, where it would be emulated);
+        encoding stays fp32. BENCHMARKS.md has its speed and its effect on ACC.
     e1_reduction : {"sum", "mean"}, default="sum"
         How E1 reduces over the pixels of an image before the mean over images. "sum" is
         eq. 3 as the paper's MatConvNet loss computes it (summed over pixels, divided by
@@ -130,6 +134,7 @@ class DCAEKMeans(JointClusterer):
         lr: float = 1e-3,
         optimizer: str = "adam",
         optimizer_params: dict | None = None,
+        precision: str = "fp32",
         loss: str = "bce",
         e1_reduction: str = "sum",
         lr_schedule: str = "constant",
@@ -153,6 +158,7 @@ class DCAEKMeans(JointClusterer):
         self.lr = lr
         self.optimizer = optimizer
         self.optimizer_params = optimizer_params
+        self.precision = precision
         self.loss = loss
         self.e1_reduction = e1_reduction
         self.lr_schedule = lr_schedule

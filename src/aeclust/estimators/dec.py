@@ -140,6 +140,10 @@ class DEC(JointClusterer):
     optimizer_params : dict or None
         The optimizer's own settings, e.g. ``{"betas": [0.5, 0.999]}`` for Adam or
         ``{"momentum": 0.9, "nesterov": True}`` for SGD; ``lr`` is set by ``lr``.
+    precision : {"fp32", "bf16"}, default="fp32"
+        "bf16" trains with the forward pass and the loss autocast to bfloat16 (CPUs with
+        AVX512-BF16 or AMX, and CUDA GPUs; refused elsewhere, where it would be emulated);
+        encoding stays fp32. BENCHMARKS.md has its speed and its effect on ACC.
     update_interval : int or None, default=None
         Mini-batches between target updates (T).
     tol : float, default=0.001
@@ -171,6 +175,7 @@ class DEC(JointClusterer):
         lr: float = 1e-3,
         optimizer: str = "adam",
         optimizer_params: dict | None = None,
+        precision: str = "fp32",
         loss: str = "mse",
         update_interval: int | None = None,
         tol: float = 0.001,
@@ -195,6 +200,7 @@ class DEC(JointClusterer):
         self.lr = lr
         self.optimizer = optimizer
         self.optimizer_params = optimizer_params
+        self.precision = precision
         self.loss = loss
         self.update_interval = update_interval
         self.tol = tol

@@ -55,6 +55,10 @@ class DenseNetClassifier(ImageInputMixin, ModelFileMixin, ClassifierMixin, BaseE
     optimizer_params : dict or None
         The optimizer's own settings, e.g. ``{"betas": [0.5, 0.999]}`` for Adam or
         ``{"momentum": 0.9, "nesterov": True}`` for SGD; ``lr`` is set by ``lr``.
+    precision : {"fp32", "bf16"}, default="fp32"
+        "bf16" trains with the forward pass and the loss autocast to bfloat16 (CPUs with
+        AVX512-BF16 or AMX, and CUDA GPUs; refused elsewhere, where it would be emulated);
+        encoding stays fp32. BENCHMARKS.md has its speed and its effect on ACC.
     n_blocks : int, default=5
         Dense blocks (the paper's five).
     layers_per_block : int, default=4
@@ -96,6 +100,7 @@ class DenseNetClassifier(ImageInputMixin, ModelFileMixin, ClassifierMixin, BaseE
         lr: float = 1e-4,
         optimizer: str = "adam",
         optimizer_params: dict | None = None,
+        precision: str = "fp32",
         n_blocks: int = 5,
         layers_per_block: int = 4,
         growth_rate: int = 12,
@@ -112,6 +117,7 @@ class DenseNetClassifier(ImageInputMixin, ModelFileMixin, ClassifierMixin, BaseE
         self.lr = lr
         self.optimizer = optimizer
         self.optimizer_params = optimizer_params
+        self.precision = precision
         self.n_blocks = n_blocks
         self.layers_per_block = layers_per_block
         self.growth_rate = growth_rate
@@ -144,6 +150,7 @@ class DenseNetClassifier(ImageInputMixin, ModelFileMixin, ClassifierMixin, BaseE
             lr=self.lr,
             optimizer=self.optimizer,
             optimizer_params=self.optimizer_params,
+            precision=self.precision,
             val_fraction=self.val_fraction,
             patience=self.patience,
             seed=self._seed(),

@@ -47,6 +47,7 @@ class JointClusterer(DeepClusterer):
             lr=self.lr,
             optimizer=self.optimizer,
             optimizer_params=self.optimizer_params,
+            precision=self.precision,
             loss=self.loss,
             lr_schedule=self.lr_schedule,
             augment=None,  # the joint methods train on the images as given

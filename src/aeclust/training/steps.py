@@ -79,6 +79,12 @@ def optimizer_from_config(params, config: TrainConfig) -> torch.optim.Optimizer:
     )
 
 
+def autocast(trainer: Trainer, precision: str):
+    """The forward pass and loss in ``precision`` ("bf16": torch.autocast to bfloat16 on the
+    trainer's device; "fp32": as they are). Steps wrap their forward passes in it."""
+    return torch.autocast(trainer.device.type, torch.bfloat16, enabled=precision == "bf16")
+
+
 class LossStep(Step):
     """Minimise ``loss_fn(model, batch)`` with one optimizer over all of the model's
     parameters, chosen by the config (Adam unless it says otherwise).
@@ -99,6 +105,7 @@ class LossStep(Step):
         self.sample_weight = torch.as_tensor(weight, dtype=torch.float32).clone()
 
     def configure(self, model: nn.Module, config: TrainConfig) -> None:
+        self.precision = config.precision
         opt = optimizer_from_config(model.parameters(), config)
         self.optimizers = {"model": opt}
         scheduler = build_scheduler(opt, config.lr_schedule, config.epochs)
@@ -108,8 +115,10 @@ class LossStep(Step):
         if self.sample_weight is not None:
             weight = self.sample_weight[batch.index].to(batch.x.device)
             batch = batch._replace(weight=weight)
-        out = self.loss_fn(trainer.model, batch)
-        return out if isinstance(out, dict) else {"loss": out}
+        with autocast(trainer, self.precision if trainer.model.training else "fp32"):
+            out = self.loss_fn(trainer.model, batch)
+        out = out if isinstance(out, dict) else {"loss": out}
+        return {k: v.float() if torch.is_tensor(v) else v for k, v in out.items()}
 
     def __call__(self, trainer: Trainer, batch: Batch) -> dict:
         out = self._loss(trainer, batch)

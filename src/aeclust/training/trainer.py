@@ -43,6 +43,9 @@ class TrainConfig:
     optimizer_params: dict | None = None  # the optimizer's own settings, e.g. {"momentum": 0.9}
     # constant | cosine (to 0 over all epochs) | step (x0.1 at 1/2, 3/4)
     lr_schedule: str = "constant"
+    # fp32 | bf16: autocast of the training step's forward and loss to bfloat16 (CPUs with
+    # AVX512-BF16 or AMX, and CUDA); encoding and evaluation stay fp32
+    precision: str = "fp32"
     val_fraction: float = 0.0  # held-out share for the validation loss (and early stopping)
     patience: int | None = None  # stop after this many epochs without a better val loss
     seed: int = 0  # shuffling and the held-out split
@@ -59,6 +62,9 @@ class TrainConfig:
             )
         check_choice("lr_schedule", self.lr_schedule, LR_SCHEDULES)
         check_choice("optimizer", self.optimizer, OPTIMIZERS)
+        check_choice("precision", self.precision, PRECISIONS)
+        if self.precision == "bf16":
+            check_bf16(resolve_device(self.device))
         probe = [torch.zeros(1, requires_grad=True)]  # its settings, before any training
         build_optimizer(probe, self.optimizer, self.lr, self.weight_decay,
                         **(self.optimizer_params or {}))  # fmt: skip
@@ -68,6 +74,21 @@ class TrainConfig:
             raise ConfigError(
                 "Early stopping (patience) needs a held-out set: set val_fraction > 0."
             )
+
+
+PRECISIONS = ("fp32", "bf16")
+
+
+def check_bf16(device: torch.device) -> None:
+    """Refuse bf16 where it would be emulated (slower than fp32) rather than computed."""
+    if device.type == "cuda":
+        if not torch.cuda.is_bf16_supported():
+            raise ConfigError("This GPU has no bfloat16 support; use precision='fp32'.")
+    elif not torch.ops.mkldnn._is_mkldnn_bf16_supported():
+        raise ConfigError(
+            "This CPU has no bfloat16 instructions (AVX512-BF16 or AMX), so bf16 would be "
+            "slower than fp32; use precision='fp32'."
+        )
 
 
 class Batch(NamedTuple):
