@@ -56,8 +56,7 @@ def test_aeclust_run_with_two_processes_gives_the_same_bytes_twice(digits, tmp_p
     for name in ("assignments.csv", "embeddings.npy", "model.safetensors"):
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "b"]  # no staging left
-    config = (tmp_path / "a" / "config.yaml").read_text()
-    assert "nproc" not in config  # how many processes is not a setting of the result...
+    assert "nproc: 2" in (tmp_path / "a" / "config.yaml").read_text()  # --resume reuses it
     state = json.loads(
         subprocess.run(
             [sys.executable, "-c", "import json,sys;from safetensors import safe_open;"
@@ -66,4 +65,4 @@ def test_aeclust_run_with_two_processes_gives_the_same_bytes_twice(digits, tmp_p
             capture_output=True, text=True, check=True,
         ).stdout
     )  # fmt: skip
-    assert state["processes"] == 2  # ...but it is part of the checkpoint's identity
+    assert state["processes"] == 2  # and a checkpoint is for that number of processes

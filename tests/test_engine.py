@@ -138,7 +138,7 @@ class InterruptAt(Callback):
 
     def on_batch_end(self, trainer, logs):
         if trainer.global_step == self.at:
-            trainer._interrupted = True
+            trainer._sigint = True
 
 
 @pytest.mark.parametrize("at", [3, 5])  # within epoch 1 (of 5 batches), and at its end
@@ -305,3 +305,23 @@ def test_bf16_autocasts_the_training_step_only():
     assert np.isfinite(history[0]["loss"]) and np.isfinite(history[0]["val_loss"])
     with pytest.raises(ConfigError, match="precision"):
         TrainConfig(precision="fp16").validate()
+
+
+def test_a_fresh_fit_clears_old_phases_and_an_unseeded_fit_cannot_resume(tmp_path, digits_small):
+    X = digits_small[0][:64]
+    fast = dict(epochs=1, batch_size=32, n_clusters=3)
+    DCAEKMeans(**fast, warmup_epochs=1, random_state=0, checkpoint=str(tmp_path)).fit(X)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "autoencoder.safetensors",
+        "clustering.safetensors",
+    ]
+    (tmp_path / "notes.safetensors").write_bytes(b"not ours")  # left alone
+    DCAEKMeans(**fast, random_state=0, checkpoint=str(tmp_path)).fit(X)  # no warm-up phase
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "clustering.safetensors",
+        "notes.safetensors",
+    ]
+    (tmp_path / "notes.safetensors").unlink()
+    AEClusterer(**fast, checkpoint=str(tmp_path / "a")).fit(X)  # random_state=None: a seed
+    with pytest.raises(ConfigError, match="seed: "):  # is drawn, and another one next time
+        AEClusterer(**fast).fit(X, resume=tmp_path / "a")

@@ -110,3 +110,30 @@ def test_resume_refuses_other_flags_and_unknown_runs(tmp_path):
     assert result.returncode == 2 and "drop --epochs" in result.stderr
     result = aeclust("run", "--resume", "out", cwd=tmp_path)
     assert result.returncode == 2 and "No killed run of 'out' to resume" in result.stderr
+
+
+def test_a_staging_folder_is_locked_by_its_run_and_kept_when_it_holds_checkpoints(tmp_path):
+    from aeclust.errors import ConfigError
+    from aeclust.rundir import is_locked, lock_stage, staged_dir, staging_path
+
+    out = tmp_path / "out"
+    stage = staging_path(out)
+    stage.mkdir()
+    held = lock_stage(stage, out)  # a live run writing it
+    assert is_locked(stage)
+    with pytest.raises(ConfigError, match="Another aeclust run is writing"):
+        with staged_dir(out, resumable=True):
+            pass
+    held.close()  # that run ended (or was killed: the kernel drops the lock)
+    assert not is_locked(stage)
+    with pytest.raises(RuntimeError):  # an error after training started: checkpoints kept
+        with staged_dir(out, resumable=True) as s:
+            (s / "checkpoints").mkdir()
+            (s / "checkpoints" / "autoencoder.safetensors").write_bytes(b"state")
+            raise RuntimeError("figures failed")
+    assert (stage / "checkpoints" / "autoencoder.safetensors").is_file()
+    assert not (stage / ".lock").exists()
+    with pytest.raises(RuntimeError):  # an error before any checkpoint: nothing stays
+        with staged_dir(tmp_path / "other", resumable=True):
+            raise RuntimeError("bad data")
+    assert not staging_path(tmp_path / "other").exists()

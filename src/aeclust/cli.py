@@ -210,15 +210,10 @@ def main(argv: list[str] | None = None) -> int:
     worker = int(os.environ.get("RANK", "0")) > 0  # a process torchrun started, not rank 0
     level = logging.ERROR if worker else logging.WARNING if args.quiet else logging.INFO
     logging.basicConfig(level=level, format="%(message)s")
-    if getattr(args, "nproc", 1) < 1:
-        print(f"aeclust: error: --nproc must be 1 or more; got {args.nproc}.", file=sys.stderr)
-        return EXIT_USER_ERROR
-    if getattr(args, "nproc", 1) > 1 and "WORLD_SIZE" not in os.environ:
-        return launch(args.nproc, argv)
     formatwarning, warnings.formatwarning = warnings.formatwarning, _format_warning
     try:
         if args.command == "run":
-            return cmd_run(args)
+            return cmd_run(args, argv)
         if args.command == "predict":
             return cmd_predict(args)
         if args.command == "compare":
@@ -242,7 +237,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def launch(nproc: int, argv: list[str]) -> int:
     """Run this same command in ``nproc`` processes with torchrun (one machine); returns
-    their exit status. ``--nproc`` itself is left out of what they get."""
+    their exit status. ``--nproc`` is left out of their arguments (torchrun would take it
+    for its own ``--nproc-per-node``); they learn the number from torchrun."""
     rest, skip = [], False
     for arg in argv:
         if skip:
@@ -267,11 +263,12 @@ def _format_warning(message, category, filename, lineno, line=None) -> str:
     return f"aeclust: warning: {message}\n"
 
 
-def cmd_run(args) -> int:
+def cmd_run(args, argv: list[str]) -> int:
     from .config import make_config
     from .run import resume_config, run
+    from .training import distributed
 
-    skip = ("command", "config", "quiet", "param", "resume", "nproc")
+    skip = ("command", "config", "quiet", "param", "resume")
     overrides = {k: v for k, v in vars(args).items() if k not in skip}
     if hasattr(args, "resume"):
         given = sorted(set(overrides) | {k for k in ("config", "param") if getattr(args, k, None)})
@@ -286,6 +283,16 @@ def cmd_run(args) -> int:
         params = dict(_param(text) for text in getattr(args, "param", []))
         config = make_config(args.config, **overrides)
         config.model_params.update(params)  # flags win over the file's model_params
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if config.nproc is not None and config.nproc < 1:
+        raise AeclustError(f"nproc must be 1 or more; got {config.nproc}.")
+    if (config.nproc or 1) > 1 and not distributed.launched():  # the same command, N times
+        return launch(config.nproc, argv)
+    if config.nproc not in (None, world):
+        raise AeclustError(
+            f"nproc={config.nproc}, but torchrun started {world} process(es); give one of them."
+        )
+    config.nproc = world
     out, metrics = run(config, progress=not args.quiet, resume=hasattr(args, "resume"))
     if not metrics:  # a process of several that is not rank 0: rank 0 reports
         return 0

@@ -57,6 +57,7 @@ class RunConfig:
     # run
     seed: int = 0
     device: str = "auto"
+    nproc: int | None = None  # training processes on this machine (torchrun); None = as started
     out: str | None = None  # run directory; default runs/<dataset>-<model>-<clusterer>-<time>
     overwrite: bool = False  # replace an existing non-empty run directory
 

@@ -6,6 +6,8 @@ names, the versions to record, and ``assignments.csv``.
 from __future__ import annotations
 
 import csv
+import fcntl
+import logging
 import os
 import shutil
 import tempfile
@@ -17,6 +19,9 @@ from .data import ImageSet, load_dataset
 from .errors import ConfigError
 
 MARKER = ".aeclust"  # written into every output directory; --overwrite replaces only these
+LOCK = ".lock"  # held in a resumable staging directory by the run writing it
+
+log = logging.getLogger(__name__)
 
 
 def check_out_dir(out: Path, overwrite: bool, inputs=()) -> None:
@@ -66,9 +71,11 @@ def staged_dir(out: Path, resumable: bool = False):
     its checkpoints; it is removed on other errors.
     """
     out.parent.mkdir(parents=True, exist_ok=True)
+    lock = None
     if resumable:
         stage = staging_path(out)
         stage.mkdir(exist_ok=True)
+        lock = lock_stage(stage, out)
     else:
         stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
     try:
@@ -80,11 +87,53 @@ def staged_dir(out: Path, resumable: bool = False):
             shutil.rmtree(stage, ignore_errors=True)
         raise
     except BaseException:
-        shutil.rmtree(stage, ignore_errors=True)
+        if resumable and has_checkpoints(stage):  # hours of training are not thrown away
+            log.warning(
+                "kept %s with the run's checkpoints: fix the problem, then `aeclust run "
+                "--resume %s`, or remove it", stage, out,
+            )  # fmt: skip
+        else:
+            shutil.rmtree(stage, ignore_errors=True)
         raise
+    finally:
+        if lock is not None:
+            lock.close()  # releases it
+            (stage / LOCK).unlink(missing_ok=True)
     if out.exists():
         shutil.rmtree(out)
     os.replace(stage, out)
+
+
+def lock_stage(stage: Path, out: Path):
+    """Hold an exclusive lock on ``stage`` for as long as this process lives (the kernel
+    drops it when the process dies, even by SIGKILL); refuse if another run holds it."""
+    lock = open(stage / LOCK, "w")  # noqa: SIM115 - held until the run ends
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        lock.close()
+        raise ConfigError(
+            f"Another aeclust run is writing '{out}' right now ('{stage}' is locked); wait "
+            "for it to finish or stop it first."
+        ) from None
+    return lock
+
+
+def is_locked(stage: Path) -> bool:
+    """True while a live run holds ``stage`` (see :func:`lock_stage`)."""
+    if not (stage / LOCK).is_file():
+        return False
+    with open(stage / LOCK) as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+    return False
+
+
+def has_checkpoints(stage: Path) -> bool:
+    folder = stage / "checkpoints"
+    return folder.is_dir() and any(folder.rglob("*.safetensors"))
 
 
 def load_data(config) -> ImageSet:

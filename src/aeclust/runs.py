@@ -10,7 +10,7 @@ from pathlib import Path
 
 from safetensors import SafetensorError, safe_open
 
-from .rundir import MARKER
+from .rundir import MARKER, is_locked
 
 STAGE_SUFFIX = ".partial"
 MAX_DEPTH = 4  # runs/<dataset>/<name> and the like; deeper folders are not searched
@@ -81,11 +81,13 @@ def format_runs(finished: list[Path], stale: list[Path]) -> str:
             info = f"  {m.get('dataset')}, {m.get('model')}, {m.get('date')}{acc}"
         lines.append(f"{run}{info}")
     if stale:
-        lines.append(f"{len(stale)} staging folder(s) of killed or interrupted runs:")
+        lines.append(f"{len(stale)} staging folder(s) of killed, interrupted or running runs:")
     for stage in stale:
         when = dt.datetime.fromtimestamp(stage.stat().st_mtime).strftime("%Y-%m-%d %H:%M")
         lines.append(f"  {stage}  {size_mb(stage):.1f} MB, {when}, {progress_of(stage)}")
-        if stage.name.endswith(STAGE_SUFFIX) and (stage / "config.yaml").is_file():
+        if is_locked(stage):
+            lines.append("    still running (a live aeclust run holds it)")
+        elif stage.name.endswith(STAGE_SUFFIX) and (stage / "config.yaml").is_file():
             lines.append(f"    resume: aeclust run --resume {target_of(stage)}")
         else:
             lines.append("    not resumable (written by an older aeclust or by compare)")

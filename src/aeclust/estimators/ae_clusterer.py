@@ -168,7 +168,7 @@ class AEClusterer(DeepClusterer):
         """
         X = self._check_fit_input(X, y)
         seed = self._seed()
-        ckpts = self._checkpoints(X, resume)
+        ckpts = self._checkpoints(X, resume, seed)
         # build everything first, so a bad name fails before minutes of training
         clusterer = build_clusterer(
             self.clusterer, self.n_clusters, random_state=seed, **(self.clusterer_params or {})
@@ -190,11 +190,12 @@ class AEClusterer(DeepClusterer):
         t1 = time.perf_counter()
         Z = self._encode(X)
         t2 = time.perf_counter()
-        if distributed.is_main():  # one process clusters; the others get its result
-            if reducer is not None:
-                Z = reducer.fit_transform(Z)
-            clusterer.fit(Z)
-        reducer, clusterer = distributed.broadcast((reducer, clusterer))
+        def cluster():
+            Zr = reducer.fit_transform(Z) if reducer is not None else Z
+            clusterer.fit(Zr)
+            return reducer, clusterer
+
+        reducer, clusterer = distributed.on_main(cluster)  # one process clusters, for all
         t3 = time.perf_counter()
         self.reducer_, self.clusterer_ = reducer, clusterer
         self._set_cluster_attributes()

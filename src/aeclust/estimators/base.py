@@ -8,6 +8,7 @@ loop of :mod:`aeclust.training`.
 
 from __future__ import annotations
 
+import hashlib
 import math
 
 import numpy as np
@@ -31,6 +32,7 @@ from ..training import (
     build_augment,
     data_identity,
     distributed,
+    resolve_device,
 )
 from ..training.checkpoint import CheckpointDir
 from .model_file import ModelFileMixin, jsonable
@@ -90,9 +92,11 @@ class ImageInputMixin:
         """An int seed from ``random_state`` (drawn at random when it is None)."""
         return int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
 
-    def _checkpoints(self, X: np.ndarray, resume) -> CheckpointDir:
+    def _checkpoints(self, X, resume, seed: int, y=None) -> CheckpointDir:
         """Where this fit's phases write (``checkpoint``, else ``resume``) and resume from,
-        tagged with the settings that shape the result and a hash of ``X``."""
+        tagged with what shapes the result: the settings, the seed drawn from
+        ``random_state``, a hash of ``X`` (and of ``y``), the device type and the number of
+        processes."""
         write_to = getattr(self, "checkpoint", None) or resume
         identity = {}
         if write_to or resume:
@@ -102,9 +106,14 @@ class ImageInputMixin:
             identity = {
                 "estimator": type(self).__name__,
                 "params": jsonable(params),
+                "seed": seed,
                 "data": data_identity(X),
-                "processes": distributed.world_size(),  # the result depends on it
+                "device": resolve_device(self.device).type,  # cpu and cuda differ in bits
+                "processes": distributed.world_size(),
             }
+            if y is not None:
+                labels = np.ascontiguousarray(np.asarray(y))
+                identity["labels"] = hashlib.sha256(labels.tobytes()).hexdigest()[:32]
         return CheckpointDir(write_to, resume, identity)
 
 

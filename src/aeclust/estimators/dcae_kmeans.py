@@ -51,9 +51,10 @@ class CenterUpdate(Callback):
         centers, empty = update_centers(Z, assign, centers)  # eq. 7
         if empty:
             log.warning("epoch %d: re-seeded empty cluster(s) %s", epoch, empty)
-        # every rank computed the same; rank 0's result makes sure that they agree
-        centers, empty = distributed.broadcast((centers, empty))
-        self.set(centers, assign_nearest(Z, centers))
+        assign = assign_nearest(Z, centers)
+        # every rank computed the same from the same weights; rank 0's result makes sure
+        centers, assign, empty = distributed.broadcast((centers, assign, empty))
+        self.set(centers, assign)
         labels = self.assign.numpy()
         logs["e2"] = self.lam / 2 * float(((Z - centers[labels]) ** 2).sum(1).mean())
         logs["reseeded"] = empty
@@ -183,7 +184,7 @@ class DCAEKMeans(JointClusterer):
         if not self.lam >= 0:
             raise ConfigError(f"lam must be >= 0; got {self.lam!r}.")
         seed = self._seed()
-        ckpts = self._checkpoints(X, resume)
+        ckpts = self._checkpoints(X, resume, seed)
         self.device_ = resolve_device(self.device)
         self.autoencoder_name_ = self.autoencoder
         self.autoencoder_ = self._build_autoencoder(self.autoencoder, seed)

@@ -73,13 +73,14 @@ class TargetUpdate(Callback):
     ``delta_label`` and, with labels ``y``, ``acc`` and ``nmi`` every epoch.
     """
 
-    def __init__(self, soft_assign, y, interval: int, tol: float):
+    def __init__(self, soft_assign, y, interval: int, tol: float, device):
         self.soft_assign, self.y, self.interval, self.tol = soft_assign, y, interval, tol
+        self.device = device
         self.target, self.labels, self.delta = None, None, float("nan")
 
     def update(self, trainer: Trainer) -> None:
         q = torch.as_tensor(distributed.broadcast(self.soft_assign()))  # rank 0's, on all
-        self.target = target_distribution(q).to(trainer.device)
+        self.target = target_distribution(q).to(self.device)
         labels = q.argmax(1).numpy()
         if self.labels is not None:
             self.delta = float((labels != self.labels).mean())
@@ -105,7 +106,8 @@ class TargetUpdate(Callback):
         return {"target": self.target, "labels": self.labels, "delta": self.delta}
 
     def load_state_dict(self, state: dict) -> None:
-        self.target, self.labels, self.delta = state["target"], state["labels"], state["delta"]
+        self.target = state["target"].to(self.device)
+        self.labels, self.delta = state["labels"], state["delta"]
 
 
 class DEC(JointClusterer):
@@ -240,7 +242,7 @@ class DEC(JointClusterer):
         y = check_labels(y, len(X))
         k = self._check_params(len(X))
         seed = self._seed()
-        ckpts = self._checkpoints(X, resume)
+        ckpts = self._checkpoints(X, resume, seed)
         self.device_ = resolve_device(self.device)
         self.autoencoder_name_ = self.autoencoder
         self.autoencoder_ = self._build_autoencoder(self.autoencoder, seed)
@@ -259,7 +261,7 @@ class DEC(JointClusterer):
             lambda: apply_batched(
                 lambda m, x: m.head(m.autoencoder.encode(x)),
                 model, X, self._infer_batch(), self.device_,
-            ), y, interval, self.tol,
+            ), y, interval, self.tol, self.device_,
         )  # fmt: skip
         history = fit_phase(
             self, model, LossStep(self._loss_fn(update)), self._train_config(seed), X, ckpts,

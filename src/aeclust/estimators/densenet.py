@@ -173,7 +173,7 @@ class DenseNetClassifier(ImageInputMixin, ModelFileMixin, ClassifierMixin, BaseE
             correct = (logits.argmax(1) == target).float().mean()
             return {"loss": F.cross_entropy(logits, target), "acc": correct}
 
-        ckpts = self._checkpoints(X, resume)
+        ckpts = self._checkpoints(X, resume, config.seed, targets)
         self.history_ = fit_phase(
             self, self.network_, LossStep(loss_fn), config, X, ckpts, "classifier", desc="densenet"
         )

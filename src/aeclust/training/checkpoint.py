@@ -71,7 +71,8 @@ def write_state(path: str | os.PathLike, state: dict, identity: dict | None = No
     """Write ``state`` atomically to ``path`` (safetensors, JSON header)."""
     tensors: dict = {}
     tree = flatten(state, tensors)
-    meta = {"format": FORMAT, "identity": json.dumps(identity or {}), "state": json.dumps(tree)}
+    meta = {"format": FORMAT, "identity": json.dumps(identity or {}, default=repr),
+            "state": json.dumps(tree)}  # fmt: skip
     write_safetensors(tensors, path, metadata=meta)
 
 
@@ -100,9 +101,17 @@ def _read(path, identity: dict | None, with_tensors: bool) -> tuple[dict, dict]:
     return meta, tensors
 
 
+def is_checkpoint(path) -> bool:
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            return (f.metadata() or {}).get("format") == FORMAT
+    except (SafetensorError, OSError):
+        return False
+
+
 def check_identity(saved: dict, current: dict, path) -> None:
     """Raise unless the identity of a checkpoint equals the current run's."""
-    current = json.loads(json.dumps(current))  # tuples as lists, as they were saved
+    current = json.loads(json.dumps(current, default=repr))  # as saved: tuples as lists
     diffs = []
     for key in sorted(set(saved) | set(current)):
         a, b = saved.get(key), current.get(key)
@@ -164,6 +173,10 @@ class CheckpointDir:
         self.write_to = Path(write_to) if write_to else None
         self.resume_from = Path(resume_from) if resume_from else None
         self.identity = identity or {}
+        if self.write_to is not None and self.resume_from is None and self.write_to.is_dir():
+            for path in self.write_to.glob("*.safetensors"):  # a fresh fit: no old phases
+                if is_checkpoint(path):
+                    path.unlink()
         if self.resume_from is not None:
             if not self.resume_from.is_dir():
                 raise ConfigError(

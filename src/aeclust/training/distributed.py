@@ -75,6 +75,23 @@ def broadcast(obj):
     return box[0]
 
 
+def on_main(fn):
+    """``fn()`` computed by rank 0 and handed to every rank; an error on rank 0 is raised
+    on all of them (instead of leaving the others waiting for a result)."""
+    if not active():
+        return fn()
+    result, error = None, None
+    if is_main():
+        try:
+            result = fn()
+        except Exception as exc:  # noqa: BLE001 - re-raised on every rank below
+            error = exc
+    result, error = broadcast((result, error))
+    if error is not None:
+        raise error
+    return result
+
+
 def gather(obj) -> list:
     """``obj`` of every rank, in rank order, on every rank."""
     if not active():
@@ -82,6 +99,13 @@ def gather(obj) -> list:
     out = [None] * world_size()
     dist.all_gather_object(out, obj)
     return out
+
+
+def broadcast_buffers(module: torch.nn.Module) -> None:
+    """Rank 0's buffers (batch-norm running statistics) on every rank."""
+    if active():
+        for buffer in module.buffers():
+            dist.broadcast(buffer, src=0)
 
 
 def check_batch_size(batch_size: int) -> None:

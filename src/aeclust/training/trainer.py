@@ -203,6 +203,11 @@ class Trainer:
         self.X = X
         self.rank, self.processes = distributed.rank(), distributed.world_size()
         distributed.check_batch_size(cfg.batch_size)
+        if 0 < n_val < self.processes:
+            raise ConfigError(
+                f"val_fraction={cfg.val_fraction} holds out {n_val} sample(s), fewer than the "
+                f"{self.processes} processes; hold out at least one per process."
+            )
         # augmentation draws from the shuffling generator in one process (as always); with
         # several, each rank draws its own, so that the shared order stays the same on all
         self.augment_generator = self.generator
@@ -237,6 +242,8 @@ class Trainer:
         self._call("on_epoch_start", epoch)
         start = time.perf_counter()
         logs = self._train_epoch()
+        if self.processes > 1:  # batch-norm statistics drift apart: all take rank 0's
+            distributed.broadcast_buffers(self.module)
         if n_val:
             logs["val_loss"] = self.evaluate(self.val_index)
         logs = {"epoch": epoch, **logs, "lr": self.step.lr()}
@@ -244,11 +251,12 @@ class Trainer:
         logs["seconds"] = time.perf_counter() - start
         self._call("on_epoch_end", epoch, logs)
         self.history.append(logs)
-        if self.processes > 1:  # a Ctrl-C that came during the epoch's end, on any rank
-            flag = torch.tensor([float(self._interrupted)], dtype=torch.float64)
-            self._interrupted = bool(distributed.all_reduce_sum(flag)[0] > 0)
+        stop = self._sigint  # a Ctrl-C during the epoch's end, on any rank: all stop here
+        if self.processes > 1:
+            flag = torch.tensor([float(stop)], dtype=torch.float64)
+            stop = bool(distributed.all_reduce_sum(flag)[0] > 0)
         self._call("on_checkpoint", "epoch")
-        if self._interrupted:
+        if stop:
             raise TrainingInterrupted(epoch)
 
     def batches(self, index: Tensor, shuffle: bool):
@@ -281,9 +289,9 @@ class Trainer:
                 batch = batch._replace(x=self.config.augment(batch.x, self.augment_generator))
             values = {k: float(v.detach()) if torch.is_tensor(v) else float(v)
                       for k, v in self.step(self, batch).items()}  # fmt: skip
-            size = len(idx)
+            size, stop = len(idx), self._sigint  # read once: a signal may come at any time
             if self.processes > 1:
-                values, size = self._reduce(values, size)
+                values, size, stop = self._reduce(values, size, stop)
             self.global_step += 1
             if not math.isfinite(values["loss"]):
                 raise FloatingPointError(
@@ -296,7 +304,7 @@ class Trainer:
             self._call("on_batch_end", values)
             if self.stop:  # a callback may end training mid-epoch (e.g. DEC's convergence test)
                 break
-            if self._interrupted and i + 1 < len(bounds):
+            if stop and i + 1 < len(bounds):
                 self.position = {"order": order, "batch": i + 1, "sums": sums, "n": n}
                 self._call("on_checkpoint", "interrupt")
                 raise TrainingInterrupted(self.epoch)
@@ -309,26 +317,29 @@ class Trainer:
             rows = torch.from_numpy(rows)
         return rows.to(self.device, non_blocking=True)
 
-    def _reduce(self, values: dict, size: int) -> tuple[dict, int]:
-        """The batch's losses averaged over all ranks, weighted by their samples; a Ctrl-C
-        on any rank stops all of them at the same batch."""
+    def _reduce(self, values: dict, size: int, stop: bool) -> tuple[dict, int, bool]:
+        """The batch's losses averaged over all ranks, weighted by their samples, and
+        whether any rank got a Ctrl-C (then all stop after this batch)."""
         keys = list(values)
-        local = torch.tensor([values[k] * size for k in keys] + [size, float(self._interrupted)],
+        local = torch.tensor([values[k] * size for k in keys] + [size, float(stop)],
                              dtype=torch.float64)  # fmt: skip
         total = distributed.all_reduce_sum(local)
         size = int(total[-2])
-        self._interrupted = bool(total[-1] > 0)
-        return {k: float(total[j]) / size for j, k in enumerate(keys)}, size
+        return {k: float(total[j]) / size for j, k in enumerate(keys)}, size, bool(total[-1] > 0)
 
     @torch.no_grad()
     def evaluate(self, index: Tensor) -> float:
         """Mean loss of the step over the samples at ``index``, in eval mode (each rank
         evaluates its share)."""
+        wrapped, self.model = self.model, self.module  # no collectives in a rank's share
         self.model.eval()
         total = 0.0
-        for batch in self.batches(index[self.rank :: self.processes], False):
-            total += float(self.step.evaluate(self, batch)["loss"]) * len(batch.x)
-        self.model.train()
+        try:
+            for batch in self.batches(index[self.rank :: self.processes], False):
+                total += float(self.step.evaluate(self, batch)["loss"]) * len(batch.x)
+        finally:
+            self.model.train()
+            self.model = wrapped
         if self.processes > 1:
             total = float(distributed.all_reduce_sum(torch.tensor([total], dtype=torch.float64)))
         return total / max(len(index), 1)
@@ -348,6 +359,8 @@ class Trainer:
             "generator": self.generator.get_state(),
             "torch_rng": torch.get_rng_state(),
         }
+        if self.device.type == "cuda":
+            state["cuda_rng"] = torch.cuda.get_rng_state(self.device)
         if self.processes > 1:  # each rank's own random streams, collected on every rank
             own = {
                 "torch_rng": torch.get_rng_state(),
@@ -372,6 +385,8 @@ class Trainer:
         self.position = state["position"]
         self.generator.set_state(state["generator"])
         torch.set_rng_state(state["torch_rng"])
+        if "cuda_rng" in state and self.device.type == "cuda":
+            torch.cuda.set_rng_state(state["cuda_rng"], self.device)
         if self.processes > 1:
             own = state["ranks"][self.rank]
             torch.set_rng_state(own["torch_rng"])
@@ -391,15 +406,15 @@ class Trainer:
     def _sigint_at_batch_end(self):
         """A first Ctrl-C ends training at the end of the batch (after a checkpoint, see
         :class:`TrainingInterrupted`); a second one interrupts at once."""
-        self._interrupted = False
+        self._sigint = False  # set by the handler; acted on only where all ranks agree
         if threading.current_thread() is not threading.main_thread():
             yield
             return
 
         def handler(signum, frame):
-            if self._interrupted:
+            if self._sigint:
                 raise KeyboardInterrupt
-            self._interrupted = True
+            self._sigint = True
             log.warning("Ctrl-C: stopping at the end of this batch (again to stop at once)")
 
         previous = signal.signal(signal.SIGINT, handler)
