@@ -141,10 +141,20 @@ class InterruptAt(Callback):
             trainer._sigint = True
 
 
-@pytest.mark.parametrize("at", [3, 5])  # within epoch 1 (of 5 batches), and at its end
-def test_interrupted_mid_epoch_resumes_bit_for_bit(tmp_path, at):
+BF16 = torch.ops.mkldnn._is_mkldnn_bf16_supported()
+
+
+@pytest.mark.parametrize(
+    "at, precision",
+    [(3, "fp32"), (5, "fp32"),  # within epoch 1 (of 5 batches), and at its end
+     pytest.param(3, "bf16", marks=pytest.mark.skipif(not BF16, reason="no bf16 on this CPU"))],
+)  # fmt: skip
+def test_interrupted_mid_epoch_resumes_bit_for_bit(tmp_path, at, precision):
+    """bf16 adds channels-last weights and the fused Adam, whose moments must come back in
+    the weights' memory layout."""
     X = images()
-    cfg = TrainConfig(epochs=3, batch_size=16, lr_schedule="cosine", val_fraction=0.1)
+    cfg = TrainConfig(epochs=3, batch_size=16, lr_schedule="cosine", val_fraction=0.1,
+                      precision=precision)  # fmt: skip
 
     def model():
         torch.manual_seed(3)

@@ -190,6 +190,7 @@ class AEClusterer(DeepClusterer):
         t1 = time.perf_counter()
         Z = self._encode(X)
         t2 = time.perf_counter()
+
         def cluster():
             Zr = reducer.fit_transform(Z) if reducer is not None else Z
             clusterer.fit(Zr)

@@ -64,18 +64,31 @@ class Step:
     def load_state_dict(self, state: dict) -> None:
         for k, o in self.optimizers.items():
             o.load_state_dict(state["optimizers"][k])
+            match_layouts(o)
         for k, s in self.schedulers.items():
             s.load_state_dict(state["schedulers"][k])
 
 
+def match_layouts(optimizer: torch.optim.Optimizer) -> None:
+    """Give each loaded per-parameter state tensor (Adam's moments) its parameter's memory
+    layout: a checkpoint stores them contiguous, and fused optimizers walk parameter and
+    state memory in step, so a channels-last parameter needs channels-last moments."""
+    for group in optimizer.param_groups:
+        for p in group["params"]:
+            st = optimizer.state.get(p, {})
+            for key, v in st.items():
+                if torch.is_tensor(v) and v.shape == p.shape and v.stride() != p.stride():
+                    st[key] = torch.empty_like(p, dtype=v.dtype).copy_(v)
+
+
 def optimizer_from_config(params, config: TrainConfig) -> torch.optim.Optimizer:
-    """The optimizer that ``config`` names, over ``params``."""
+    """The optimizer that ``config`` names, over ``params``; with bf16, Adam and AdamW
+    default to their fused implementation (``optimizer_params`` may say otherwise)."""
+    options = dict(config.optimizer_params or {})
+    if config.precision == "bf16" and config.optimizer in ("adam", "adamw"):
+        options.setdefault("fused", True)
     return build_optimizer(
-        params,
-        config.optimizer,
-        lr=config.lr,
-        weight_decay=config.weight_decay,
-        **(config.optimizer_params or {}),
+        params, config.optimizer, lr=config.lr, weight_decay=config.weight_decay, **options
     )
 
 

@@ -44,7 +44,8 @@ class TrainConfig:
     # constant | cosine (to 0 over all epochs) | step (x0.1 at 1/2, 3/4)
     lr_schedule: str = "constant"
     # fp32 | bf16: autocast of the training step's forward and loss to bfloat16 (CPUs with
-    # AVX512-BF16 or AMX, and CUDA); encoding and evaluation stay fp32
+    # AVX512-BF16 or AMX, and CUDA); encoding and evaluation stay fp32. bf16 also trains in
+    # channels-last memory with the fused Adam, which only pay with it (BENCHMARKS.md)
     precision: str = "fp32"
     val_fraction: float = 0.0  # held-out share for the validation loss (and early stopping)
     patience: int | None = None  # stop after this many epochs without a better val loss
@@ -214,6 +215,9 @@ class Trainer:
         if self.processes > 1:
             self.augment_generator = torch.Generator().manual_seed(cfg.seed + 7919 * self.rank)
         self.module.to(self.device)
+        self.channels_last = cfg.precision == "bf16" and X.ndim == 4
+        if self.channels_last:  # oneDNN's fast bf16 convolutions want NHWC
+            self.module.to(memory_format=torch.channels_last)
         self.step.configure(self.module, cfg)
         self.history, self.stop, self.epoch, self.global_step = [], False, 0, 0
         self.position = None
@@ -315,7 +319,8 @@ class Trainer:
         rows = self.X[idx]
         if not torch.is_tensor(rows):
             rows = torch.from_numpy(rows)
-        return rows.to(self.device, non_blocking=True)
+        rows = rows.to(self.device, non_blocking=True)
+        return rows.contiguous(memory_format=torch.channels_last) if self.channels_last else rows
 
     def _reduce(self, values: dict, size: int, stop: bool) -> tuple[dict, int, bool]:
         """The batch's losses averaged over all ranks, weighted by their samples, and
