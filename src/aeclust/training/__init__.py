@@ -3,10 +3,11 @@
 from .augment import AUGMENTS, RandomAffine, build_augment
 from .callbacks import EarlyStopping, ProgressBar
 from .checkpoint import Checkpoint, data_identity, read_state, write_state
+from .config import TrainConfig, resolve_device
 from .inference import apply_batched
 from .optim import LR_SCHEDULES, OPTIMIZERS, build_optimizer, build_scheduler
 from .steps import LossStep, Step
-from .trainer import Batch, Callback, TrainConfig, Trainer, TrainingInterrupted, resolve_device
+from .trainer import Batch, Callback, Trainer, TrainingInterrupted
 
 __all__ = [
     "AUGMENTS",

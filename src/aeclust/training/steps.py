@@ -23,7 +23,8 @@ from torch import Tensor, nn
 from .optim import build_optimizer, build_scheduler
 
 if TYPE_CHECKING:
-    from .trainer import Batch, TrainConfig, Trainer
+    from .config import TrainConfig
+    from .trainer import Batch, Trainer
 
 LossFn = Callable[[nn.Module, "Batch"], "Tensor | dict[str, Tensor]"]
 
