@@ -66,3 +66,30 @@ def test_target_distribution_and_kl_match_naive(codes):
     assert kl_clustering_loss(q, p).item() == pytest.approx(naive, rel=1e-5)
     assert kl_clustering_loss(q, q).item() == pytest.approx(0.0, abs=1e-6)
     assert p.max(dim=1).values.mean() > q.max(dim=1).values.mean()  # P is sharper than Q
+
+
+def test_relativistic_losses_match_the_thesis_equations_and_push_the_right_way():
+    """Morais eqs. 3.3/3.4 written out naively, with f = sigmoid."""
+    import torch
+
+    from aeclust.losses import hierarchical_losses, relativistic_d_loss, relativistic_g_loss
+
+    g = torch.Generator().manual_seed(0)
+    d_real, d_fake = torch.randn(16, generator=g) * 5, torch.randn(16, generator=g) * 5
+    naive_d = (-torch.log(torch.sigmoid(d_real - d_fake))).mean()
+    naive_g = (-torch.log(torch.sigmoid(d_fake - d_real))).mean()
+    assert torch.allclose(relativistic_d_loss(d_real, d_fake), naive_d, atol=1e-5)
+    assert torch.allclose(relativistic_g_loss(d_real, d_fake), naive_g, atol=1e-5)
+    big = torch.tensor([200.0]), torch.tensor([-200.0])  # -log(sigmoid(-400)) = 400, finite
+    assert torch.isclose(relativistic_g_loss(*big), torch.tensor(400.0))
+    # the discriminator gains by scoring prior samples higher than codes, the encoder by
+    # the opposite: the gradients point that way
+    real, fake = d_real.clone().requires_grad_(), d_fake.clone().requires_grad_()
+    relativistic_d_loss(real, fake).backward()
+    assert (real.grad <= 0).all() and (fake.grad >= 0).all()
+    groups = [(d_real, d_fake), (d_fake, d_real)]
+    d_loss, g_loss = hierarchical_losses(*zip(*groups, strict=True), alphas=[1.0, 0.5])
+    assert torch.allclose(d_loss, naive_d + 0.5 * naive_g, atol=1e-5)
+    assert torch.allclose(g_loss, naive_g + 0.5 * naive_d, atol=1e-5)
+    with pytest.raises(ValueError, match="one \\(real, fake, alpha\\) triple"):
+        hierarchical_losses([d_real], [d_fake], [1.0, 0.5])

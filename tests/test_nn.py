@@ -69,3 +69,23 @@ def test_dcae_paper_sizes():
 def test_dcae_too_small_image():
     with pytest.raises(ConfigError, match="too small"):
         build_autoencoder("dcae", (1, 3, 3), kernel=3)
+
+
+def test_latent_discriminator_scores_each_code_and_rebuilds_from_its_spec():
+    import torch
+
+    from aeclust.nn import LatentDiscriminator, LatentDiscriminatorConfig, build_module, module_spec
+
+    disc = LatentDiscriminator(LatentDiscriminatorConfig(latent_dim=6, hidden=(8, 4)))
+    scores = disc(torch.randn(5, 6))
+    assert scores.shape == (5,)
+    spec = module_spec(disc)
+    assert spec == {"registry": "latent-discriminator", "config": {
+        "latent_dim": 6, "hidden": [8, 4], "batch_norm": True, "negative_slope": 0.2}}  # fmt: skip
+    again = build_module(spec["registry"], spec["config"])
+    again.load_state_dict(disc.state_dict())
+    disc.eval(), again.eval()
+    z = torch.randn(3, 6)
+    assert torch.equal(disc(z), again(z))
+    with pytest.raises(ValueError, match="latent_dim"):
+        LatentDiscriminator(LatentDiscriminatorConfig(latent_dim=0))

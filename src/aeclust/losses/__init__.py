@@ -3,6 +3,7 @@
 from .dec import kl_clustering_loss, soft_assignment, target_distribution
 from .embedded_kmeans import embedded_kmeans_loss
 from .reconstruction import RECONSTRUCTION_LOSSES, bce, mse, reconstruction_loss, to_image
+from .relativistic import hierarchical_losses, relativistic_d_loss, relativistic_g_loss
 
 __all__ = [
     "RECONSTRUCTION_LOSSES",
@@ -11,6 +12,9 @@ __all__ = [
     "kl_clustering_loss",
     "mse",
     "reconstruction_loss",
+    "relativistic_d_loss",
+    "relativistic_g_loss",
+    "hierarchical_losses",
     "soft_assignment",
     "target_distribution",
     "to_image",

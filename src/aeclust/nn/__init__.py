@@ -21,6 +21,7 @@ from .conv import ConvAutoencoder, ConvConfig
 from .conv_pool import ConvNoPoolAutoencoder, ConvNoPoolConfig, ConvPoolAutoencoder, ConvPoolConfig
 from .dcae import DCAE, DCAEConfig
 from .densenet import DenseNet, DenseNetConfig
+from .discriminator import LatentDiscriminator, LatentDiscriminatorConfig
 from .fc import FCAutoencoder, FCConfig
 from .mlp import MLPAutoencoder, MLPConfig
 from .resnet import ResNetAutoencoder, ResNetConfig
@@ -42,6 +43,7 @@ AUTOENCODERS: dict[str, tuple[type, type[nn.Module]]] = {
 MODULES: dict[str, tuple[type, type[nn.Module]]] = {
     **AUTOENCODERS,
     "densenet": (DenseNetConfig, DenseNet),
+    "latent-discriminator": (LatentDiscriminatorConfig, LatentDiscriminator),
 }
 
 
@@ -125,6 +127,8 @@ __all__ = [
     "DenseNetConfig",
     "MODULES",
     "FCAutoencoder",
+    "LatentDiscriminator",
+    "LatentDiscriminatorConfig",
     "FCConfig",
     "MLPAutoencoder",
     "MLPConfig",
