@@ -222,7 +222,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_runs(args)
         return cmd_datasets()
     except AeclustError as exc:
-        print(f"aeclust: error: {exc}", file=sys.stderr)
+        if not worker:  # with several processes, rank 0 says it (they all fail alike)
+            print(f"aeclust: error: {exc}", file=sys.stderr)
         return EXIT_USER_ERROR
     except KeyboardInterrupt as exc:
         command = getattr(exc, "resume_command", None)
@@ -233,6 +234,20 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     finally:
         warnings.formatwarning = formatwarning
+
+
+def check_before_launch(config, resume: bool) -> None:
+    """The mistakes worth naming before N processes start: a missing data path, an
+    unusable --out."""
+    from .run import check_no_killed_run
+    from .rundir import check_out_dir
+
+    if config.data and not Path(config.data).exists():
+        raise AeclustError(f"The path '{config.data}' does not exist; check it.")
+    if config.out:
+        check_out_dir(Path(config.out), config.overwrite, [config.data])
+        if not resume:
+            check_no_killed_run(Path(config.out), config.overwrite)
 
 
 def launch(nproc: int, argv: list[str]) -> int:
@@ -287,6 +302,7 @@ def cmd_run(args, argv: list[str]) -> int:
     if config.nproc is not None and config.nproc < 1:
         raise AeclustError(f"nproc must be 1 or more; got {config.nproc}.")
     if (config.nproc or 1) > 1 and not distributed.launched():  # the same command, N times
+        check_before_launch(config, resume=hasattr(args, "resume"))
         return launch(config.nproc, argv)
     if config.nproc not in (None, world):
         raise AeclustError(

@@ -9,6 +9,7 @@ batch. Without these variables everything here is a no-op, so one process runs a
 
 from __future__ import annotations
 
+import atexit
 import datetime as dt
 import os
 
@@ -31,6 +32,19 @@ def setup(device: str = "auto") -> None:
     if cuda:
         torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
     dist.init_process_group("nccl" if cuda else "gloo", timeout=dt.timedelta(minutes=30))
+    # leave the group before the interpreter exits: a gloo group still alive at exit can
+    # abort the process ("terminate called without an active exception", exit -6)
+    atexit.register(teardown)
+
+
+def teardown() -> None:
+    """Leave the process group (a no-op when there is none), after waiting for every rank:
+    a rank that leaves while rank 0 still writes the outputs can be aborted by gloo."""
+    if dist.is_available() and dist.is_initialized():
+        try:
+            dist.barrier()
+        finally:
+            dist.destroy_process_group()
 
 
 def active() -> bool:
