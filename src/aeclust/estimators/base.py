@@ -92,6 +92,24 @@ class ImageInputMixin:
         """An int seed from ``random_state`` (drawn at random when it is None)."""
         return int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
 
+    def _train_config(self, seed: int, epochs: int | None = None) -> TrainConfig:
+        """The training settings of this estimator (its ``epochs`` unless ``epochs`` says
+        otherwise); an estimator without ``lr_schedule`` or ``augment`` trains without."""
+        return TrainConfig(
+            epochs=self.epochs if epochs is None else epochs,
+            batch_size=self.batch_size,
+            lr=self.lr,
+            optimizer=self.optimizer,
+            optimizer_params=self.optimizer_params,
+            precision=self.precision,
+            lr_schedule=getattr(self, "lr_schedule", "constant"),
+            val_fraction=self.val_fraction,
+            patience=self.patience,
+            seed=seed,
+            device=self.device,
+            augment=build_augment(getattr(self, "augment", None), self.image_shape_),
+        )
+
     def _checkpoints(self, X, resume, seed: int, y=None) -> CheckpointDir:
         """Where this fit's phases write (``checkpoint``, else ``resume``) and resume from,
         tagged with what shapes the result: the settings, the seed drawn from
@@ -156,22 +174,6 @@ class DeepClusterer(ImageInputMixin, ModelFileMixin, ClusterMixin, TransformerMi
 
             load_encoder_weights(module, self.encoder_weights)
         return module
-
-    def _train_config(self, seed: int, epochs: int | None = None) -> TrainConfig:
-        return TrainConfig(
-            epochs=self.epochs if epochs is None else epochs,
-            batch_size=self.batch_size,
-            lr=self.lr,
-            optimizer=self.optimizer,
-            optimizer_params=self.optimizer_params,
-            precision=self.precision,
-            lr_schedule=self.lr_schedule,
-            val_fraction=self.val_fraction,
-            patience=self.patience,
-            seed=seed,
-            device=self.device,
-            augment=build_augment(getattr(self, "augment", None), self.image_shape_),
-        )
 
     def _train_autoencoder(
         self, X: np.ndarray, seed: int, ckpts: CheckpointDir, epochs: int | None = None

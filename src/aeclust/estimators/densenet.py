@@ -22,7 +22,7 @@ from sklearn.utils.validation import check_is_fitted, column_or_1d
 from ..data.validate import check_labels
 from ..errors import ConfigError, DataError
 from ..nn.densenet import DenseNet, DenseNetConfig
-from ..training import LossStep, TrainConfig, apply_batched, resolve_device
+from ..training import LossStep, apply_batched, resolve_device
 from .base import (
     ImageInputMixin,
     fit_phase,
@@ -144,18 +144,7 @@ class DenseNetClassifier(ImageInputMixin, ModelFileMixin, ClassifierMixin, BaseE
             raise DataError(
                 f"y has 1 class ({self.classes_[0]!r}); a classifier needs at least 2 classes."
             )
-        config = TrainConfig(
-            epochs=self.epochs,
-            batch_size=self.batch_size,
-            lr=self.lr,
-            optimizer=self.optimizer,
-            optimizer_params=self.optimizer_params,
-            precision=self.precision,
-            val_fraction=self.val_fraction,
-            patience=self.patience,
-            seed=self._seed(),
-            device=self.device,
-        )
+        config = self._train_config(self._seed())
         self.device_ = resolve_device(self.device)
         torch.manual_seed(config.seed)
         self.network_ = _build_densenet(
