@@ -239,11 +239,12 @@ def main(argv: list[str] | None = None) -> int:
 def check_before_launch(config, resume: bool) -> None:
     """The mistakes worth naming before N processes start: a missing data path, an
     unusable --out."""
+    from .data.registry import unknown_source_message
     from .run import check_no_killed_run
     from .rundir import check_out_dir
 
     if config.data and not Path(config.data).exists():
-        raise AeclustError(f"The path '{config.data}' does not exist; check it.")
+        raise AeclustError(unknown_source_message(config.data))
     if config.out:
         check_out_dir(Path(config.out), config.overwrite, [config.data])
         if not resume:

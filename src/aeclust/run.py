@@ -28,6 +28,7 @@ from .nn import AUTOENCODERS
 from .report import write_report
 from .rundir import (
     check_out_dir,
+    dir_size,
     load_data,
     staged_dir,
     staging_path,
@@ -231,10 +232,6 @@ def resume_config(out: str | Path) -> RunConfig:
             "Give the --out of the killed run (`aeclust runs --stale` lists them)."
         )
     return make_config(settings)
-
-
-def dir_size(path: Path) -> int:
-    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
 
 
 def fit_reference(est, data: ImageSet, metrics: dict, progress: bool, checkpoint: Path):

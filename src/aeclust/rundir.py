@@ -131,6 +131,11 @@ def is_locked(stage: Path) -> bool:
     return False
 
 
+def dir_size(path: Path) -> int:
+    """Bytes in the files under ``path``."""
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+
+
 def has_checkpoints(stage: Path) -> bool:
     folder = stage / "checkpoints"
     return folder.is_dir() and any(folder.rglob("*.safetensors"))

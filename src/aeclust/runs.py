@@ -10,7 +10,7 @@ from pathlib import Path
 
 from safetensors import SafetensorError, safe_open
 
-from .rundir import MARKER, is_locked
+from .rundir import MARKER, dir_size, is_locked
 
 STAGE_SUFFIX = ".partial"
 MAX_DEPTH = 4  # runs/<dataset>/<name> and the like; deeper folders are not searched
@@ -66,10 +66,6 @@ def progress_of(stage: Path) -> str:
     return ", ".join(parts) or "no checkpoint yet"
 
 
-def size_mb(path: Path) -> float:
-    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) / 1e6
-
-
 def format_runs(finished: list[Path], stale: list[Path]) -> str:
     lines = []
     for run in finished:
@@ -84,7 +80,7 @@ def format_runs(finished: list[Path], stale: list[Path]) -> str:
         lines.append(f"{len(stale)} staging folder(s) of killed, interrupted or running runs:")
     for stage in stale:
         when = dt.datetime.fromtimestamp(stage.stat().st_mtime).strftime("%Y-%m-%d %H:%M")
-        lines.append(f"  {stage}  {size_mb(stage):.1f} MB, {when}, {progress_of(stage)}")
+        lines.append(f"  {stage}  {dir_size(stage) / 1e6:.1f} MB, {when}, {progress_of(stage)}")
         if is_locked(stage):
             lines.append("    still running (a live aeclust run holds it)")
         elif stage.name.endswith(STAGE_SUFFIX) and (stage / "config.yaml").is_file():

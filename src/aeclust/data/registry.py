@@ -132,7 +132,7 @@ def load_dataset(
 
     path = Path(source)
     if not path.exists():
-        raise DataError(_unknown_source_message(str(source)))
+        raise DataError(unknown_source_message(str(source)))
     if split is not None:
         raise ConfigError(
             f"split={split!r} only applies to built-in datasets with splits, not to the path "
@@ -177,7 +177,8 @@ def _check_split(spec: DatasetSpec, split: str | None) -> str | None:
     return split
 
 
-def _unknown_source_message(source: str) -> str:
+def unknown_source_message(source: str) -> str:
+    """What to say of a dataset name or path that names nothing."""
     names = list(DATASETS)
     if "/" in source or os.sep in source or Path(source).suffix:
         return (

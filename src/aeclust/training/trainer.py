@@ -189,12 +189,10 @@ class Trainer:
         if stop:
             raise TrainingInterrupted(epoch)
 
-    def batches(self, index: Tensor, shuffle: bool):
-        """Yield :class:`Batch` es of ``self.X`` at ``index`` (shuffled with the trainer's
-        generator when training), moved to the device."""
-        if shuffle:
-            index = index[torch.randperm(len(index), generator=self.generator)]
-        for start, stop in batch_bounds(len(index), self.config.batch_size, shuffle):
+    def batches(self, index: Tensor):
+        """Yield :class:`Batch` es of ``self.X`` at ``index``, in order, moved to the device
+        (for evaluation; training walks its own shuffled order in ``_train_epoch``)."""
+        for start, stop in batch_bounds(len(index), self.config.batch_size, training=False):
             idx = index[start:stop]
             yield Batch(self._rows(idx), idx)
 
@@ -266,7 +264,7 @@ class Trainer:
         self.model.eval()
         total = 0.0
         try:
-            for batch in self.batches(index[self.rank :: self.processes], False):
+            for batch in self.batches(index[self.rank :: self.processes]):
                 total += float(self.step.evaluate(self, batch)["loss"]) * len(batch.x)
         finally:
             self.model.train()
