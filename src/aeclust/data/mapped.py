@@ -69,9 +69,7 @@ class MappedImages:
 
     def chunks(self):
         """(start, rows) over all images, ``CHUNK_BYTES`` at a time (a streaming pass)."""
-        step = max(1, CHUNK_BYTES // max(self[:1].nbytes, 1))
-        for start in range(0, len(self), step):
-            yield start, self[start : start + step]
+        return chunks(self)
 
     def check_finite(self) -> None:
         """Raise DataError if any value is NaN or infinite (one streaming pass)."""
@@ -84,6 +82,14 @@ class MappedImages:
                     f"The data contains NaN or infinite values (first at index "
                     f"{start + bad[0]}). Remove or impute them first."
                 )
+
+
+def chunks(X):
+    """(start, rows) over an array or :class:`MappedImages`, about ``CHUNK_BYTES`` at a
+    time, so that a pass over data on disk never holds all of it."""
+    step = max(1, CHUNK_BYTES // max(X[:1].nbytes, 1))
+    for start in range(0, len(X), step):
+        yield start, X[start : start + step]
 
 
 def value_range(X) -> tuple[float, float]:

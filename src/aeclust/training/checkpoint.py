@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from safetensors import SafetensorError, safe_open
 
+from ..data.mapped import chunks
 from ..errors import ConfigError, ModelFileError
 from ..weights import write_safetensors
 from . import distributed
@@ -135,13 +136,8 @@ def data_identity(X) -> dict:
     elif not hasattr(X, "chunks"):  # a MappedImages reads float32 rows itself
         X = np.asarray(X)
     h = hashlib.sha256()
-    if hasattr(X, "chunks"):
-        for _, rows in X.chunks():
-            h.update(rows.tobytes())
-    else:
-        step = max(1, (64 << 20) // max(X[:1].nbytes, 1))
-        for start in range(0, len(X), step):
-            h.update(np.ascontiguousarray(X[start : start + step]).tobytes())
+    for _, rows in chunks(X):
+        h.update(np.ascontiguousarray(rows).tobytes())
     return {"shape": list(X.shape), "dtype": str(X.dtype), "sha256": h.hexdigest()[:32]}
 
 
