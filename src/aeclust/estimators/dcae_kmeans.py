@@ -99,14 +99,6 @@ class DCAEKMeans(JointClusterer):
         Any registered autoencoder; "dcae" is the paper's network.
     loss : {"bce", "mse"}, default="bce"
         E1; the paper uses the cross-entropy.
-    optimizer : {"adam", "adamw", "rmsprop", "sgd"}, default="adam"
-    optimizer_params : dict or None
-        The optimizer's own settings, e.g. ``{"betas": [0.5, 0.999]}`` for Adam or
-        ``{"momentum": 0.9, "nesterov": True}`` for SGD; ``lr`` is set by ``lr``.
-    precision : {"fp32", "bf16"}, default="fp32"
-        "bf16" trains with the forward pass and the loss autocast to bfloat16 (CPUs with
-        AVX512-BF16 or AMX, and CUDA GPUs; refused elsewhere, where it would be emulated);
-        encoding stays fp32. BENCHMARKS.md has its speed and its effect on ACC.
     e1_reduction : {"sum", "mean"}, default="sum"
         How E1 reduces over the pixels of an image before the mean over images. "sum" is
         eq. 3 as the paper's MatConvNet loss computes it (summed over pixels, divided by

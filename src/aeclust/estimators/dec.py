@@ -138,14 +138,6 @@ class DEC(JointClusterer):
     epochs : int, default=50
         Most epochs of the clustering stage (it usually stops earlier, on ``tol``).
     batch_size : int, default=256
-    optimizer : {"adam", "adamw", "rmsprop", "sgd"}, default="adam"
-    optimizer_params : dict or None
-        The optimizer's own settings, e.g. ``{"betas": [0.5, 0.999]}`` for Adam or
-        ``{"momentum": 0.9, "nesterov": True}`` for SGD; ``lr`` is set by ``lr``.
-    precision : {"fp32", "bf16"}, default="fp32"
-        "bf16" trains with the forward pass and the loss autocast to bfloat16 (CPUs with
-        AVX512-BF16 or AMX, and CUDA GPUs; refused elsewhere, where it would be emulated);
-        encoding stays fp32. BENCHMARKS.md has its speed and its effect on ACC.
     update_interval : int or None, default=None
         Mini-batches between target updates (T).
     tol : float, default=0.001

@@ -51,14 +51,8 @@ class DenseNetClassifier(ImageInputMixin, ModelFileMixin, ClassifierMixin, BaseE
         and gives more Adam steps per epoch.
     lr : float, default=1e-4
         Adam learning rate (the paper's 1e-4).
-    optimizer : {"adam", "adamw", "rmsprop", "sgd"}, default="adam"
-    optimizer_params : dict or None
-        The optimizer's own settings, e.g. ``{"betas": [0.5, 0.999]}`` for Adam or
-        ``{"momentum": 0.9, "nesterov": True}`` for SGD; ``lr`` is set by ``lr``.
-    precision : {"fp32", "bf16"}, default="fp32"
-        "bf16" trains with the forward pass and the loss autocast to bfloat16 (CPUs with
-        AVX512-BF16 or AMX, and CUDA GPUs; refused elsewhere, where it would be emulated);
-        encoding stays fp32. BENCHMARKS.md has its speed and its effect on ACC.
+    optimizer, optimizer_params, precision
+        As in :class:`~aeclust.AEClusterer`.
     n_blocks : int, default=5
         Dense blocks (the paper's five).
     layers_per_block : int, default=4
