@@ -8,9 +8,9 @@ import json
 import os
 from pathlib import Path
 
-from safetensors import SafetensorError, safe_open
-
+from .errors import ModelFileError
 from .rundir import MARKER, dir_size, is_locked
+from .training.checkpoint import read_header
 
 STAGE_SUFFIX = ".partial"
 MAX_DEPTH = 4  # runs/<dataset>/<name> and the like; deeper folders are not searched
@@ -54,9 +54,8 @@ def progress_of(stage: Path) -> str:
     parts = []
     for ckpt in sorted((stage / "checkpoints").glob("*.safetensors")):
         try:
-            with safe_open(str(ckpt), framework="pt") as f:
-                state = json.loads((f.metadata() or {})["state"])
-        except (SafetensorError, OSError, KeyError, ValueError):
+            state = json.loads(read_header(ckpt)["state"])
+        except (ModelFileError, KeyError, ValueError):
             continue
         epoch, position = state.get("epoch"), state.get("position")
         if position:  # interrupted within that epoch

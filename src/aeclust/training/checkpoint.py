@@ -86,28 +86,37 @@ def read_state(path: str | os.PathLike, identity: dict | None = None) -> dict:
 
 def _read(path, identity: dict | None, with_tensors: bool) -> tuple[dict, dict]:
     """The header (and the tensors) of a checkpoint, its identity checked."""
-    path = Path(path)
+    meta = read_header(path)
+    if identity is not None:
+        check_identity(json.loads(meta["identity"]), identity, path)
+    tensors = {}
+    if with_tensors:
+        with safe_open(str(path), framework="pt") as f:
+            tensors = {k: f.get_tensor(k) for k in f.keys()}
+    return meta, tensors
+
+
+def read_header(path) -> dict:
+    """The header of a checkpoint (format, identity and the state's JSON, without reading
+    a tensor); a ModelFileError for a file that is unreadable or not one."""
     try:
         with safe_open(str(path), framework="pt") as f:
             meta = f.metadata() or {}
-            tensors = {k: f.get_tensor(k) for k in f.keys()} if with_tensors else {}
     except (SafetensorError, OSError) as exc:
         raise ModelFileError(
             f"The checkpoint '{path}' cannot be read ({exc}); remove it to start afresh."
         ) from exc
     if meta.get("format") != FORMAT:
         raise ModelFileError(f"'{path}' is not an aeclust checkpoint.")
-    if identity is not None:
-        check_identity(json.loads(meta["identity"]), identity, path)
-    return meta, tensors
+    return meta
 
 
 def is_checkpoint(path) -> bool:
     try:
-        with safe_open(str(path), framework="pt") as f:
-            return (f.metadata() or {}).get("format") == FORMAT
-    except (SafetensorError, OSError):
+        read_header(path)
+    except ModelFileError:
         return False
+    return True
 
 
 def check_identity(saved: dict, current: dict, path) -> None:
