@@ -31,6 +31,20 @@ def bce(output: Tensor, x: Tensor) -> Tensor:
 RECONSTRUCTION_LOSSES = {"mse": mse, "bce": bce}
 
 
+def per_sample(name: str, output: Tensor, x: Tensor) -> Tensor:
+    """The reconstruction loss ``name`` of each image, summed over its pixels: (B,).
+
+    The generative models weigh it against a KL or adversarial term per image (the β-VAE's
+    β and the WAE's λ are defined on this scale), and noise attention weighs it per image.
+    """
+    check_choice("reconstruction loss", name, RECONSTRUCTION_LOSSES)
+    if name == "bce":
+        loss = F.binary_cross_entropy_with_logits(output, x, reduction="none")
+    else:
+        loss = F.mse_loss(output, x, reduction="none")
+    return loss.flatten(1).sum(1)
+
+
 def reconstruction_loss(name: str):
     """The loss function registered as ``name``."""
     return RECONSTRUCTION_LOSSES[check_choice("reconstruction loss", name, RECONSTRUCTION_LOSSES)]

@@ -23,6 +23,7 @@ from .dcae import DCAE, DCAEConfig
 from .densenet import DenseNet, DenseNetConfig
 from .discriminator import LatentDiscriminator, LatentDiscriminatorConfig
 from .fc import FCAutoencoder, FCConfig
+from .hrwae import HRWAE, HRWAEConfig, HRWAEOutput
 from .mlp import MLPAutoencoder, MLPConfig
 from .resnet import ResNetAutoencoder, ResNetConfig
 
@@ -37,6 +38,8 @@ AUTOENCODERS: dict[str, tuple[type, type[nn.Module]]] = {
     "conv-nopool": (ConvNoPoolConfig, ConvNoPoolAutoencoder),
     "alexnet": (AlexNetConfig, AlexNetAutoencoder),
     "resnet": (ResNetConfig, ResNetAutoencoder),
+    # Morais: the generator of WAE-GAN / HRWAE-GAN (L latent groups) and of the β-VAE
+    "hrwae": (HRWAEConfig, HRWAE),
 }
 
 
@@ -127,6 +130,9 @@ __all__ = [
     "DenseNetConfig",
     "MODULES",
     "FCAutoencoder",
+    "HRWAE",
+    "HRWAEConfig",
+    "HRWAEOutput",
     "LatentDiscriminator",
     "LatentDiscriminatorConfig",
     "FCConfig",

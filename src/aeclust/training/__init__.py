@@ -4,6 +4,7 @@ from .augment import AUGMENTS, RandomAffine, build_augment
 from .callbacks import EarlyStopping, ProgressBar
 from .checkpoint import Checkpoint, data_identity, read_state, write_state
 from .config import TrainConfig, resolve_device
+from .divergence import DivergenceGuard, TrainingDiverged
 from .inference import apply_batched
 from .optim import LR_SCHEDULES, OPTIMIZERS, build_optimizer, build_scheduler
 from .steps import LossStep, Step
@@ -29,6 +30,8 @@ __all__ = [
     "EarlyStopping",
     "ProgressBar",
     "TrainConfig",
+    "DivergenceGuard",
+    "TrainingDiverged",
     "Trainer",
     "apply_batched",
     "resolve_device",

@@ -9,6 +9,7 @@ import torch
 from torch import Tensor
 
 from ..errors import ConfigError, check_choice
+from .divergence import DivergenceGuard
 from .optim import LR_SCHEDULES, OPTIMIZERS, build_optimizer
 
 
@@ -33,6 +34,9 @@ class TrainConfig:
     # augment(x, generator) -> x: applied to every training batch, never to evaluation
     # batches (e.g. aeclust.training.augment.RandomAffine)
     augment: Callable[[Tensor, torch.Generator], Tensor] | None = None
+    # roll back to the last epoch's state at a lower learning rate when a step diverges
+    # (aeclust.training.divergence); None: a non-finite loss ends training with an error
+    divergence: DivergenceGuard | None = None
 
     def validate(self) -> None:
         if self.epochs < 0 or self.batch_size < 1 or not self.lr > 0:

@@ -36,6 +36,18 @@ class Step:
 
     optimizers: dict[str, torch.optim.Optimizer]
     schedulers: dict[str, torch.optim.lr_scheduler.LRScheduler]
+    sample_weight: Tensor | None = None  # (N,) per training sample, see set_sample_weight
+
+    def set_sample_weight(self, weight) -> None:
+        """One loss weight per training sample (N,), kept in the step's state; a step that
+        uses it reads it as ``batch.weight`` (B,) through :meth:`weighted`."""
+        self.sample_weight = torch.as_tensor(weight, dtype=torch.float32).clone()
+
+    def weighted(self, batch: Batch) -> Batch:
+        """``batch`` with its samples' weights, when the step keeps any."""
+        if self.sample_weight is None:
+            return batch
+        return batch._replace(weight=self.sample_weight[batch.index].to(batch.x.device))
 
     def configure(self, model: nn.Module, config: TrainConfig) -> None:
         raise NotImplementedError
@@ -60,6 +72,7 @@ class Step:
         return {
             "optimizers": {k: o.state_dict() for k, o in self.optimizers.items()},
             "schedulers": {k: s.state_dict() for k, s in self.schedulers.items()},
+            "sample_weight": self.sample_weight,
         }
 
     def load_state_dict(self, state: dict) -> None:
@@ -68,6 +81,7 @@ class Step:
             match_layouts(o)
         for k, s in self.schedulers.items():
             s.load_state_dict(state["schedulers"][k])
+        self.sample_weight = state.get("sample_weight")
 
 
 def match_layouts(optimizer: torch.optim.Optimizer) -> None:
@@ -111,12 +125,8 @@ class LossStep(Step):
 
     def __init__(self, loss_fn: LossFn, sample_weight: Tensor | None = None):
         self.loss_fn = loss_fn
-        self.sample_weight = None
         if sample_weight is not None:
             self.set_sample_weight(sample_weight)
-
-    def set_sample_weight(self, weight) -> None:
-        self.sample_weight = torch.as_tensor(weight, dtype=torch.float32).clone()
 
     def configure(self, model: nn.Module, config: TrainConfig) -> None:
         self.precision = config.precision
@@ -126,9 +136,7 @@ class LossStep(Step):
         self.schedulers = {} if scheduler is None else {"model": scheduler}
 
     def _loss(self, trainer: Trainer, batch: Batch) -> dict:
-        if self.sample_weight is not None:
-            weight = self.sample_weight[batch.index].to(batch.x.device)
-            batch = batch._replace(weight=weight)
+        batch = self.weighted(batch)
         with autocast(trainer, self.precision if trainer.model.training else "fp32"):
             out = self.loss_fn(trainer.model, batch)
         out = out if isinstance(out, dict) else {"loss": out}
@@ -144,10 +152,3 @@ class LossStep(Step):
 
     def evaluate(self, trainer: Trainer, batch: Batch) -> dict:
         return self._loss(trainer, batch)
-
-    def state_dict(self) -> dict:
-        return {**super().state_dict(), "sample_weight": self.sample_weight}
-
-    def load_state_dict(self, state: dict) -> None:
-        super().load_state_dict(state)
-        self.sample_weight = state.get("sample_weight")

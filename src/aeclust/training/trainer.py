@@ -26,6 +26,7 @@ from torch import Tensor, nn
 from ..errors import ConfigError
 from . import distributed
 from .config import TrainConfig, resolve_device
+from .divergence import Diverged, TrainingDiverged, check_step, scale_lr, snapshot
 from .steps import LossStep, Step
 
 log = logging.getLogger(__name__)
@@ -113,6 +114,8 @@ class Trainer:
         self.stop = False
         self.epoch = self.global_step = 0
         self.position: dict | None = None  # where an interrupted epoch stopped
+        self.rollbacks, self.lr_scale = 0, 1.0  # divergences rolled back; lr x lr_scale
+        self.diverged: str | None = None  # the reason of a rollback, for the next epoch's log
 
     def fit(self, X: np.ndarray | Tensor, state: dict | None = None) -> list[dict]:
         cfg = self.config
@@ -146,7 +149,7 @@ class Trainer:
             self.module.to(memory_format=torch.channels_last)
         self.step.configure(self.module, cfg)
         self.history, self.stop, self.epoch, self.global_step = [], False, 0, 0
-        self.position = None
+        self.position, self.rollbacks, self.lr_scale, self.diverged = None, 0, 1.0, None
         self.resumed = state is not None  # callbacks keep their loaded state then
         if state is not None:
             self.load_state_dict(state)
@@ -158,9 +161,13 @@ class Trainer:
                 find_unused_parameters=getattr(self.module, "unused_parameters", False),
             )
         self._call("on_train_start")
+        self.good = snapshot(self.state_dict()) if cfg.divergence else None
         with self._sigint_at_batch_end():
             while not self.stop and (self.position is not None or self.epoch < cfg.epochs):
-                self._run_epoch(n_val)
+                try:
+                    self._run_epoch(n_val)
+                except Diverged as exc:
+                    self._roll_back(exc.reason)
         self._call("on_train_end")
         self._call("on_checkpoint", "end")
         return self.history
@@ -177,6 +184,9 @@ class Trainer:
         if n_val:
             logs["val_loss"] = self.evaluate(self.val_index)
         logs = {"epoch": epoch, **logs, "lr": self.step.lr()}
+        if self.diverged is not None:
+            logs.update(diverged=self.diverged, lr_scale=self.lr_scale)
+            self.diverged = None
         self.step.end_epoch()
         logs["seconds"] = time.perf_counter() - start
         self._call("on_epoch_end", epoch, logs)
@@ -186,6 +196,8 @@ class Trainer:
             flag = torch.tensor([float(stop)], dtype=torch.float64)
             stop = bool(distributed.all_reduce_sum(flag)[0] > 0)
         self._call("on_checkpoint", "epoch")
+        if self.config.divergence:
+            self.good = snapshot(self.state_dict())
         if stop:
             raise TrainingInterrupted(epoch)
 
@@ -221,11 +233,13 @@ class Trainer:
             if self.processes > 1:
                 values, size, stop = self._reduce(values, size, stop)
             self.global_step += 1
-            if not math.isfinite(values["loss"]):
+            if not math.isfinite(values["loss"]) and not self.config.divergence:
                 raise FloatingPointError(
                     f"The loss became {values['loss']} in epoch {self.epoch}; lower the "
                     "learning rate (lr) or check the input scale."
                 )
+            where = f"at step {self.global_step} (epoch {self.epoch})"
+            check_step(values, self.history, self.config.divergence, where)
             for k, v in values.items():
                 sums[k] = sums.get(k, 0.0) + v * size
             n += size
@@ -237,6 +251,24 @@ class Trainer:
                 self._call("on_checkpoint", "interrupt")
                 raise TrainingInterrupted(self.epoch)
         return {k: v / max(n, 1) for k, v in sums.items()}
+
+    def _roll_back(self, reason: str) -> None:
+        """Back to the state after the last completed epoch, at a lower learning rate
+        (:mod:`aeclust.training.divergence`); :class:`TrainingDiverged` when the guard has
+        no rollback left."""
+        guard = self.config.divergence
+        if guard is None or self.rollbacks >= guard.max_rollbacks:
+            raise TrainingDiverged(
+                f"Training diverged: {reason}, after {self.rollbacks} rollback(s) to a lower "
+                f"learning rate (now x{self.lr_scale:g}). Lower lr, the adversarial weight or "
+                "the number of latent groups, or check the input scale."
+            )
+        rollbacks, lr_scale = self.rollbacks + 1, self.lr_scale * guard.lr_factor
+        self.load_state_dict(snapshot(self.good))
+        scale_lr(self.step.optimizers.values(), lr_scale / self.lr_scale)
+        self.rollbacks, self.lr_scale, self.diverged = rollbacks, lr_scale, reason
+        log.warning("%s: rolled back to epoch %d, learning rate x%g (rollback %d of %d)",
+                    reason, self.epoch, lr_scale, rollbacks, guard.max_rollbacks)  # fmt: skip
 
     def _rows(self, idx: Tensor) -> Tensor:
         """The images at ``idx`` on the device (read from disk for a memory map)."""
@@ -285,6 +317,9 @@ class Trainer:
             "stop": self.stop,
             "history": self.history,
             "position": self.position,
+            "rollbacks": self.rollbacks,
+            "lr_scale": self.lr_scale,
+            "diverged": self.diverged,
             "generator": self.generator.get_state(),
             "torch_rng": torch.get_rng_state(),
         }
@@ -312,6 +347,8 @@ class Trainer:
         self.epoch, self.global_step = int(state["epoch"]), int(state["global_step"])
         self.stop, self.history = bool(state["stop"]), list(state["history"])
         self.position = state["position"]
+        self.rollbacks, self.lr_scale = int(state.get("rollbacks", 0)), state.get("lr_scale", 1.0)
+        self.diverged = state.get("diverged")
         self.generator.set_state(state["generator"])
         torch.set_rng_state(state["torch_rng"])
         if "cuda_rng" in state and self.device.type == "cuda":

@@ -1,0 +1,205 @@
+"""The generative pieces of Morais' thesis: the HRWAE network, its losses, the adversarial
+step (n/m updates, α warm-up) and the divergence guard with its rollback."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from aeclust.errors import ConfigError
+from aeclust.losses import gaussian_kl, layer_matching_loss, per_sample
+from aeclust.nn import LatentDiscriminator, LatentDiscriminatorConfig, build_autoencoder
+from aeclust.nn.adversarial import AdversarialAE
+from aeclust.nn.hrwae import depth
+from aeclust.training import DivergenceGuard, LossStep, TrainConfig, Trainer, TrainingDiverged
+from aeclust.training.adversarial import AdversarialStep
+
+
+def hrwae(shape, L=1, d=4, seed=0, **params):
+    torch.manual_seed(seed)
+    return build_autoencoder("hrwae", shape, d, latent_groups=L, channels=4, **params)
+
+
+def adversarial(shape=(1, 8, 8), L=1, d=3, seed=0):
+    gen = hrwae(shape, L, d, seed)
+    discs = [LatentDiscriminator(LatentDiscriminatorConfig(d, hidden=(8,))) for _ in range(L)]
+    return AdversarialAE(gen, discs)
+
+
+@pytest.mark.parametrize("shape", [(1, 28, 28), (3, 32, 32), (2, 13, 9), (1, 16, 16)])
+@pytest.mark.parametrize("L", [1, 2, 3])
+def test_every_group_has_a_code_and_the_output_has_the_input_shape(shape, L):
+    model = hrwae(shape, L).eval()
+    x = torch.rand(3, *shape)
+    out = model(x)
+    assert out.output.shape == x.shape
+    assert [c.shape for c in out.codes] == [(3, 4)] * L
+    assert len(out.priors) == len(out.matches) == L - 1
+    for (f, u), (mu, log_sigma) in zip(out.matches, out.priors, strict=True):
+        assert f.shape == u.shape and mu.shape == log_sigma.shape == (3, 4)
+    assert model.encode_groups(x).shape == (L, 3, 4)
+    assert torch.equal(model.encode(x), out.codes[0])
+    assert model.generate(5).shape == (5, *shape)
+    assert model.decode(out.codes[0]).shape == x.shape
+    # decoding the encoder's own lower codes gives the reconstruction back
+    assert torch.allclose(model.decode(out.codes[0], out.codes[1:]), out.output, atol=1e-5)
+
+
+def test_depth_ends_at_2x2_also_when_the_size_is_not_a_power_of_two():
+    assert depth(32, 32) == 4 and depth(28, 28) == 4 and depth(8, 8) == 2 and depth(64, 64) == 5
+    assert hrwae((1, 28, 28)).sizes == [(28, 28), (14, 14), (7, 7), (4, 4), (2, 2)]
+    with pytest.raises(ConfigError, match="latent_groups=3 needs at least 3 cells"):
+        hrwae((1, 8, 8), L=3)
+    with pytest.raises(ConfigError, match="one latent group"):
+        hrwae((1, 16, 16), L=2, variational=True)
+
+
+def test_non_reducing_layers_are_added_per_cell():
+    plain, deeper = hrwae((1, 16, 16)), hrwae((1, 16, 16), encoder_layers=1, decoder_layers=2)
+    convs = [sum(isinstance(m, torch.nn.Conv2d) for m in net.modules()) for net in (plain, deeper)]
+    assert convs[1] - convs[0] == 3 * plain.n_cells
+    assert deeper(torch.rand(2, 1, 16, 16)).output.shape == (2, 1, 16, 16)
+
+
+def test_the_variational_top_group_samples_in_training_and_encodes_its_mean():
+    model = hrwae((1, 8, 8), variational=True)
+    x = torch.rand(4, 1, 8, 8)
+    out = model.train()(x)
+    assert out.logvar.shape == (4, 4) and not torch.equal(out.codes[0], out.code)
+    model.eval()
+    assert torch.equal(model(x).codes[0], model.encode(x))
+
+
+def test_kl_matches_its_closed_form_and_a_monte_carlo_estimate():
+    g = torch.Generator().manual_seed(0)
+    mu, logvar = torch.randn(5, 3, generator=g), torch.randn(5, 3, generator=g) * 0.5
+    var = logvar.exp()
+    closed = 0.5 * (var + mu**2 - 1 - torch.log(var)).sum(1).mean()
+    assert torch.isclose(gaussian_kl(mu, logvar), closed)
+    q = torch.distributions.Normal(mu, var.sqrt())
+    p = torch.distributions.Normal(torch.zeros(3), torch.ones(3))
+    z = q.sample((200_000,))
+    mc = (q.log_prob(z) - p.log_prob(z)).sum(-1).mean()
+    assert abs(float(mc) - float(closed)) < 0.02 * float(closed)
+    assert gaussian_kl(torch.zeros(2, 3), torch.zeros(2, 3)) == 0
+
+
+def test_layer_matching_is_cosine_dissimilarity_summed_over_pairs():
+    a = torch.tensor([[1.0, 0.0], [1.0, 1.0]])
+    b = torch.tensor([[0.0, 1.0], [2.0, 2.0]])  # orthogonal (1), parallel (0)
+    assert torch.isclose(layer_matching_loss([(a, b)]), torch.tensor(0.5))
+    assert torch.isclose(layer_matching_loss([(a, b), (a, a)]), torch.tensor(0.5))
+    assert layer_matching_loss([]) == 0
+
+
+def test_per_sample_reconstruction_sums_the_pixels_of_each_image():
+    out, x = torch.zeros(2, 1, 2, 2), torch.tensor([0.0, 1.0]).view(2, 1, 1, 1).expand(2, 1, 2, 2)
+    assert torch.allclose(per_sample("mse", out, x), torch.tensor([0.0, 4.0]))
+    assert torch.allclose(per_sample("bce", out, x), torch.full((2,), 4 * math.log(2)))
+
+
+class Counting(AdversarialStep):
+    """Counts the updates of each optimizer."""
+
+    def configure(self, model, config):
+        super().configure(model, config)
+        self.counts = {"autoencoder": 0, "discriminator": 0}
+        for name, opt in self.optimizers.items():
+            opt.register_step_post_hook(lambda *_, n=name: self.counts.__setitem__(
+                n, self.counts[n] + 1))  # fmt: skip
+
+
+def test_n_and_m_updates_per_batch_with_a_first_phase():
+    X = torch.rand(40, 1, 8, 8)
+    step = Counting(updates=(2, 1), first_updates=(1, 3), first_epochs=1)
+    history = Trainer(adversarial(), step, TrainConfig(epochs=2, batch_size=10)).fit(X)
+    # 4 batches per epoch: epoch 1 with (1, 3), epoch 2 with (2, 1)
+    assert step.counts == {"autoencoder": 4 * 1 + 4 * 2, "discriminator": 4 * 3 + 4 * 1}
+    assert {"reconstruction", "adversarial", "discriminator", "alpha"} <= set(history[0])
+
+
+def test_alpha_warms_up_step_by_step_to_its_value():
+    step = AdversarialStep(alpha=2.0, warmup_steps=4)
+    assert [step.alpha_at(t) for t in range(6)] == [0.5, 1.0, 1.5, 2.0, 2.0, 2.0]
+    assert AdversarialStep(alpha=3.0).alpha_at(0) == 3.0
+    X = torch.rand(40, 1, 8, 8)
+    history = Trainer(adversarial(), step, TrainConfig(epochs=2, batch_size=10)).fit(X)
+    assert history[0]["alpha"] == pytest.approx((0.5 + 1 + 1.5 + 2) / 4)
+    assert history[1]["alpha"] == 2.0
+
+
+def test_hierarchical_training_learns_every_group_and_the_priors():
+    X = torch.rand(32, 1, 16, 16)
+    model = adversarial((1, 16, 16), L=2)
+    before = [p.clone() for p in model.generator.prior.parameters()]
+    step = AdversarialStep(loss="mse", layer_matching=1.0)
+    history = Trainer(model, step, TrainConfig(epochs=2, batch_size=16)).fit(X)
+    assert "layer_matching" in history[0]
+    after = list(model.generator.prior.parameters())
+    assert any(not torch.equal(a, b) for a, b in zip(before, after, strict=True))
+
+
+class NaNAt(Counting):
+    """Returns a NaN loss at the given global steps (a forced divergence)."""
+
+    def __init__(self, at, **kw):
+        super().__init__(**kw)
+        self.at = set(at)
+
+    def __call__(self, trainer, batch):
+        logs = super().__call__(trainer, batch)
+        if trainer.global_step in self.at:
+            self.at.discard(trainer.global_step)
+            logs["loss"] = torch.tensor(float("nan"))
+        return logs
+
+
+def test_a_nan_rolls_back_to_the_last_epoch_at_a_lower_learning_rate():
+    X = torch.rand(40, 1, 8, 8)
+    guard = DivergenceGuard(max_rollbacks=3, lr_factor=0.5)
+    cfg = TrainConfig(epochs=3, batch_size=10, divergence=guard)
+    step = NaNAt({5})  # in epoch 2 (steps 4..7)
+    trainer = Trainer(adversarial(), step, cfg)
+    history = trainer.fit(X)
+    assert [h["epoch"] for h in history] == [1, 2, 3]
+    assert "diverged" not in history[0] and "became nan" in history[1]["diverged"]
+    assert history[1]["lr_scale"] == 0.5 and history[1]["lr"] == pytest.approx(5e-4)
+    assert [o.param_groups[0]["lr"] for o in step.optimizers.values()] == [5e-4, 5e-4]
+    assert trainer.rollbacks == 1 and trainer.global_step == 12
+    # a replay from the same state at the same lower rate gives the same weights
+    step2 = NaNAt({5})
+    model2 = adversarial()
+    Trainer(model2, step2, TrainConfig(epochs=3, batch_size=10, divergence=guard)).fit(X)
+    for a, b in zip(trainer.module.state_dict().values(), model2.state_dict().values(),
+                    strict=True):  # fmt: skip
+        assert torch.equal(a, b)
+
+
+def test_an_exploding_loss_is_a_divergence_and_too_many_stop_the_fit():
+    X = torch.rand(40, 1, 8, 8)
+
+    class Explodes(AdversarialStep):
+        def __call__(self, trainer, batch):
+            logs = super().__call__(trainer, batch)
+            if trainer.epoch == 2:  # every step of epoch 2, whatever the learning rate
+                logs["loss"] = logs["loss"] * 1e6
+            return logs
+
+    cfg = TrainConfig(epochs=3, batch_size=10, divergence=DivergenceGuard(max_rollbacks=2))
+    with pytest.raises(TrainingDiverged, match="after 2 rollback.*x0.25.*Lower lr"):
+        Trainer(adversarial(), Explodes(), cfg).fit(X)
+    cfg = TrainConfig(epochs=1, batch_size=10, divergence=DivergenceGuard(max_rollbacks=0))
+    with pytest.raises(TrainingDiverged, match="became nan at step 3 .* after 0 rollback"):
+        Trainer(adversarial(), NaNAt({2}), cfg).fit(X)
+
+
+def test_without_a_guard_a_nan_loss_still_stops_with_the_old_advice():
+    X = torch.rand(20, 1, 8, 8)
+
+    def nan_loss(model, batch):
+        return model(batch.x).output.sum() * float("nan")
+
+    with pytest.raises(FloatingPointError, match="lower the learning rate"):
+        Trainer(hrwae((1, 8, 8)), LossStep(nan_loss), TrainConfig(epochs=1, batch_size=10)).fit(X)
