@@ -88,7 +88,7 @@ def test_augment_option(tmp_path, capsys):
         (["--data", "/no/such/path"], "does not exist"),
         (
             ["--model", "resnet50"],
-            "choose one of alexnet, conv, conv-nopool, conv-pool, dcae, fc, mlp, resnet, "
+            "choose one of alexnet, conv, conv-nopool, conv-pool, dcae, fc, hrwae, mlp, resnet, "
             "dcae-kmeans",
         ),
         (["--clusterer", "dbscan"], "hdbscan"),

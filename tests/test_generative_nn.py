@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -203,3 +204,31 @@ def test_without_a_guard_a_nan_loss_still_stops_with_the_old_advice():
 
     with pytest.raises(FloatingPointError, match="lower the learning rate"):
         Trainer(hrwae((1, 8, 8)), LossStep(nan_loss), TrainConfig(epochs=1, batch_size=10)).fit(X)
+
+
+def test_an_interrupted_hierarchical_run_with_noise_weights_and_a_rollback_resumes_bit_for_bit(
+    tmp_path,
+):
+    from aeclust.training import Checkpoint, TrainingInterrupted, read_state
+    from aeclust.training.noise_attention import NoiseAttention
+    from test_engine import InterruptAt, weights
+
+    X = torch.rand(40, 1, 16, 16, generator=torch.Generator().manual_seed(1))
+    guard = DivergenceGuard()
+    cfg = TrainConfig(epochs=3, batch_size=10, divergence=guard, lr_schedule="cosine")
+
+    def run(callbacks, state=None, nan_at=(6,)):
+        model = adversarial((1, 16, 16), L=2)
+        step = NaNAt(set(nan_at), updates=(1, 2), warmup_steps=5, layer_matching=0.5)
+        noise = NoiseAttention(1, 0.5, lambda: np.arange(40) % 3 == 0)
+        trainer = Trainer(model, step, cfg, [noise, *callbacks])
+        return model, trainer, trainer.fit(X, state=state)
+
+    a, _, history = run([])
+    assert "diverged" in history[1]
+    ckpt = tmp_path / "ckpt.safetensors"
+    with pytest.raises(TrainingInterrupted):
+        run([InterruptAt(9), Checkpoint(ckpt)])  # in epoch 3, after the rollback
+    b, _, resumed = run([Checkpoint(ckpt)], state=read_state(ckpt), nan_at=())
+    assert torch.equal(weights(b), weights(a))
+    assert [h["loss"] for h in resumed] == [h["loss"] for h in history]

@@ -34,7 +34,7 @@ def test_config_round_trip():
 def test_unknown_name_lists_valid():
     with pytest.raises(
         ConfigError,
-        match="choose one of alexnet, conv, conv-nopool, conv-pool, dcae, fc, mlp, resnet. "
+        match="choose one of alexnet, conv, conv-nopool, conv-pool, dcae, fc, hrwae, mlp, resnet. "
         "Did you mean 'conv'",
     ):
         build_autoencoder("convv", (1, 8, 8))

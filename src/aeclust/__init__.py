@@ -11,8 +11,11 @@ from .errors import AeclustError, ConfigError, DataError, MissingDependencyError
 from .estimators import (
     DCEC,
     DEC,
+    HRWAEGAN,
     IDEC,
+    WAEGAN,
     AEClusterer,
+    BetaVAE,
     DCAEKMeans,
     DeepClusterer,
     DenseNetClassifier,
@@ -32,6 +35,9 @@ def load(path):
 __all__ = [
     "AEClusterer",
     "AeclustError",
+    "BetaVAE",
+    "HRWAEGAN",
+    "WAEGAN",
     "ConfigError",
     "DCAEKMeans",
     "DCEC",

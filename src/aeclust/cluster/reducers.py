@@ -27,6 +27,16 @@ log = logging.getLogger(__name__)
 UMAP_EXACT_BELOW = 4096  # umap-learn finds exact neighbours below this many points
 
 
+def auto_neighbours(n_samples: int) -> int:
+    """Morais' eq. 3.8: n_neighbors = min(N // 300, 100), and at least 5.
+
+    The thesis used it on 10,000 images or more (33 neighbours and up). Below 1,500 codes
+    it would give fewer than 5; with 2, UMAP's neighbour graph falls apart into pieces and
+    its layout is not even reproducible (two fits with the same seed differed, on 300
+    random codes), so 5 is the floor."""
+    return max(5, min(n_samples // 300, 100))
+
+
 class UMAPReducer:
     """UMAP from codes (N, d) to (N, n_components).
 
@@ -37,7 +47,9 @@ class UMAPReducer:
     random_state : int or None, default=0
         Seed of UMAP. None is replaced by 0: a seed is needed for reproducible results and
         for save/load, which refits UMAP. With a seed UMAP runs single-threaded.
-    n_neighbors : int, default=20
+    n_neighbors : int or "auto", default=20
+        "auto" is Morais' eq. 3.8, min(N // 300, 100) for N codes (at least 5): about the
+        same share of each cluster's neighbourhood whatever the size of the data.
     min_dist : float, default=0.0
         0 packs clusters tightly, which helps clustering (N2D, McConville et al. 2020).
     metric : str, default="euclidean"
@@ -83,8 +95,9 @@ class UMAPReducer:
         config = self.get_config()
         log.info("Fitting UMAP on %d codes of size %d -> %d", len(Z), Z.shape[1], k)
         self.umap_ = umap.UMAP(
-            n_components=int(k), random_state=config["random_state"], n_jobs=1, **config["params"]
-        )
+            n_components=int(k), random_state=config["random_state"], n_jobs=1,
+            **self.resolved_params(len(Z)),
+        )  # fmt: skip
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="n_jobs value .* overridden")
             self.embedding_ = np.asarray(self.umap_.fit_transform(Z))
@@ -123,7 +136,7 @@ class UMAPReducer:
             n_components=self.n_components,
             random_state=config["random_state"],
             n_jobs=1,
-            **{**config["params"], "n_epochs": 5},
+            **{**self.resolved_params(n_samples), "n_epochs": 5},
             force_approximation_algorithm=approximate,
         )
         with warnings.catch_warnings():
@@ -141,7 +154,7 @@ class UMAPReducer:
         k = self.n_components
         if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
             raise ConfigError(f"n_components must be a positive integer; got {k!r}.")
-        params = self.get_config()["params"]
+        params = self.resolved_params(n_samples)
         neighbours = params["n_neighbors"]
         integer = isinstance(neighbours, int | np.integer) and not isinstance(neighbours, bool)
         if not integer or neighbours < 2:
@@ -166,6 +179,13 @@ class UMAPReducer:
                 n_samples,
                 n_samples - 1,
             )
+
+    def resolved_params(self, n_samples: int) -> dict[str, Any]:
+        """UMAP's parameters for ``n_samples`` codes, with ``n_neighbors="auto"`` resolved."""
+        params = self.get_config()["params"]
+        if params["n_neighbors"] == "auto":
+            params["n_neighbors"] = auto_neighbours(n_samples)
+        return params
 
     def fit_transform(self, Z, y=None) -> np.ndarray:
         """Fit and return the reduced training codes, shape (N, n_components)."""

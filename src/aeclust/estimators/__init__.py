@@ -5,15 +5,23 @@ from .base import DeepClusterer
 from .dcae_kmeans import DCAEKMeans
 from .dec import DCEC, DEC, IDEC
 from .densenet import DenseNetClassifier
+from .generative import HRWAEGAN, WAEGAN, BetaVAE, GenerativeClusterer
 from .model_file import ESTIMATORS, read_model_files
 
 # joint methods selectable by name (CLI --model); other names are autoencoders for AEClusterer
 METHODS = {"dcae-kmeans": DCAEKMeans, "dec": DEC, "idec": IDEC, "dcec": DCEC}
+# generative models (CLI --model), each followed by any clusterer of the package
+GENERATIVE = {"beta-vae": BetaVAE, "wae-gan": WAEGAN, "hrwae-gan": HRWAEGAN}
 
 __all__ = [
     "ESTIMATORS",
+    "GENERATIVE",
     "METHODS",
     "AEClusterer",
+    "BetaVAE",
+    "GenerativeClusterer",
+    "HRWAEGAN",
+    "WAEGAN",
     "DCAEKMeans",
     "DCEC",
     "DEC",

@@ -170,17 +170,9 @@ class AEClusterer(DeepClusterer):
         seed = self._seed()
         ckpts = self._checkpoints(X, resume, seed)
         # build everything first, so a bad name fails before minutes of training
-        clusterer = build_clusterer(
-            self.clusterer, self.n_clusters, random_state=seed, **(self.clusterer_params or {})
-        )
-        reducer_params = {"n_components": self.n_clusters, **(self.reducer_params or {})}
-        reducer = build_reducer(self.reducer, random_state=seed, **reducer_params)
-        clusterer.check_n_samples(len(X))  # more clusters than images, and the like
-        if reducer is not None:
-            reducer.check_n_samples(len(X))
+        reducer, clusterer = self._clustering_box(len(X), seed)
         self.device_ = resolve_device(self.device)
-        self.autoencoder_name_ = self.autoencoder
-        self.autoencoder_ = self._build_autoencoder(self.autoencoder, seed)
+        self._build_networks(seed)
 
         t_compile = time.perf_counter()
         if reducer is not None and self.epochs > 0 and distributed.is_main():  # not beside training
@@ -191,12 +183,8 @@ class AEClusterer(DeepClusterer):
         Z = self._encode(X)
         t2 = time.perf_counter()
 
-        def cluster():
-            Zr = reducer.fit_transform(Z) if reducer is not None else Z
-            clusterer.fit(Zr)
-            return reducer, clusterer
-
-        reducer, clusterer = distributed.on_main(cluster)  # one process clusters, for all
+        # one process clusters, for all
+        reducer, clusterer = distributed.on_main(lambda: self._cluster(Z, reducer, clusterer))
         t3 = time.perf_counter()
         self.reducer_, self.clusterer_ = reducer, clusterer
         self._set_cluster_attributes()
@@ -207,6 +195,29 @@ class AEClusterer(DeepClusterer):
             "cluster": t3 - t2,
         }
         return self
+
+    def _clustering_box(self, n_samples: int, seed: int, n_clusters=None):
+        """(reducer or None, clusterer), unfitted and checked against ``n_samples`` codes
+        (more clusters than images, and the like)."""
+        n_clusters = self.n_clusters if n_clusters is None else n_clusters
+        clusterer = build_clusterer(
+            self.clusterer, n_clusters, random_state=seed, **(self.clusterer_params or {})
+        )
+        reducer_params = {"n_components": n_clusters, **(self.reducer_params or {})}
+        reducer = build_reducer(self.reducer, random_state=seed, **reducer_params)
+        clusterer.check_n_samples(n_samples)
+        if reducer is not None:
+            reducer.check_n_samples(n_samples)
+        return reducer, clusterer
+
+    def _cluster(self, Z: np.ndarray, reducer, clusterer):
+        """Fit ``reducer`` (if any) and ``clusterer`` on the codes Z; returns both."""
+        clusterer.fit(reducer.fit_transform(Z) if reducer is not None else Z)
+        return reducer, clusterer
+
+    def _build_networks(self, seed: int) -> None:
+        self.autoencoder_name_ = self.autoencoder
+        self.autoencoder_ = self._build_autoencoder(self.autoencoder, seed)
 
     def _set_cluster_attributes(self) -> None:
         self.labels_ = np.asarray(self.clusterer_.labels_, dtype=np.int64)

@@ -31,15 +31,16 @@ from .joint import JointClusterer
 log = logging.getLogger(__name__)
 
 
-def init_with(base_init, **defaults):
-    """An ``__init__`` with the parameters of ``base_init``, where ``defaults`` change a
-    default or add a parameter (after ``n_clusters``): IDEC is DEC plus ``gamma``, DCEC is
-    IDEC with another network, and neither repeats DEC's twenty-odd parameters.
+def init_with(base_init, drop=(), **defaults):
+    """An ``__init__`` with the parameters of ``base_init`` but those in ``drop``, where
+    ``defaults`` change a default or add a parameter (after ``n_clusters``): IDEC is DEC
+    plus ``gamma``, DCEC is IDEC with another network, and neither repeats DEC's twenty-odd
+    parameters.
 
     Like every scikit-learn ``__init__`` it only stores its arguments; scikit-learn reads
     the parameters from its signature, which is the explicit one built here.
     """
-    params = list(inspect.signature(base_init).parameters.values())
+    params = [p for p in inspect.signature(base_init).parameters.values() if p.name not in drop]
     for name, value in defaults.items():
         names = [p.name for p in params]
         if name in names:
