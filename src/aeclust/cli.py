@@ -69,14 +69,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--model",
         default=A,
         help="autoencoder (conv (default), mlp, dcae, fc, conv-pool, conv-nopool, alexnet, "
-        "resnet) or joint method (dcae-kmeans, dec, idec, dcec)",
+        "resnet, hrwae), joint method (dcae-kmeans, dec, idec, dcec) or generative model "
+        "(beta-vae, wae-gan, hrwae-gan)",
     )
     r.add_argument(
         "--param",
         action="append",
         default=A,
         metavar="KEY=VALUE",
-        help="a parameter of the joint method, e.g. --param lam=0.5 --param pretrain_epochs=20",
+        help="a parameter of the joint or generative method, e.g. --param lam=0.5 "
+        "--param pretrain_epochs=20, --param latent_groups=2 --param updates=[1,2]",
     )
     r.add_argument("--latent-dim", type=int, default=A)
     r.add_argument(
@@ -197,6 +199,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
     p.add_argument("--skip-bad", action="store_true")
 
+    g = sub.add_parser("generate", help="sample images from a generative run's prior(s)")
+    g.add_argument("--run", required=True, metavar="DIR", help="a run of beta-vae, wae-gan or "
+                   "hrwae-gan")  # fmt: skip
+    g.add_argument("--n", type=int, default=64, help="number of images (64)")
+    g.add_argument("--seed", type=int, default=0, help="seed of the prior samples (0)")
+    g.add_argument("--out", metavar="PATH", help="writes PATH.png and PATH.npy; default "
+                   "RUN/generated-N-seedS")  # fmt: skip
+    g.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
+
     sub.add_parser("datasets", help="list the built-in datasets and whether they are installed")
     s = sub.add_parser("runs", help="list run directories and the staging folders of killed runs")
     s.add_argument("dirs", nargs="*", default=["."], metavar="DIR", help="where to look (.)")
@@ -220,6 +231,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_compare(args)
         if args.command == "runs":
             return cmd_runs(args)
+        if args.command == "generate":
+            return cmd_generate(args)
         return cmd_datasets()
     except AeclustError as exc:
         if not worker:  # with several processes, rank 0 says it (they all fail alike)
@@ -369,6 +382,14 @@ def cmd_predict(args) -> int:
     if metrics:
         print(format_scores(metrics))
     print(f"Assignments: {Path(out) / 'assignments.csv'}")
+    return 0
+
+
+def cmd_generate(args) -> int:
+    from .generate import generate_run
+
+    png, npy = generate_run(args.run, args.n, args.out, args.seed, args.overwrite)
+    print(f"Generated {args.n} images: {png} and {npy}")
     return 0
 
 

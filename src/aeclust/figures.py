@@ -8,7 +8,7 @@ import numpy as np
 
 from . import plot
 from .data import ImageSet
-from .metrics import cluster_acc
+from .metrics import cluster_acc, hungarian_mapping, map_labels
 
 MAP_POINTS = 10_000  # points on the 2-D latent map
 
@@ -44,6 +44,29 @@ def run_figures(
             compare_maps(data, (Z, est.labels_), reference, keep, seed),
             out / "with_without_clustering_loss.png",
         )
+    if hasattr(est, "generate"):
+        generative_figures(out, data, est, Y, keep, seed)
+
+
+def generative_figures(out: Path, data: ImageSet, est, Y, keep: np.ndarray, seed: int) -> None:
+    """generated.png (64 images from the priors), interpolations.png and, with labels,
+    reconstruction_vs_clusters.png (Morais' Fig. 4.13) on the latent map's points."""
+    from . import plot_generative as pg
+
+    images = est.generate(64, random_state=seed)
+    plot.save_figure(pg.plot_image_grid(images, 8, "Sampled from the prior"),
+                     out / "generated.png")  # fmt: skip
+    rng = np.random.default_rng(seed)
+    pairs = [rng.choice(len(data), 2, replace=False) for _ in range(4)]
+    paths = [est.interpolate(data.X[a], data.X[b], 10) for a, b in pairs]
+    plot.save_figure(pg.plot_interpolations(paths), out / "interpolations.png")
+    if data.y is not None:
+        X = data.X[keep]
+        error = np.mean((est.reconstruct(X) - X) ** 2, axis=(1, 2, 3))
+        labels = est.labels_[keep]
+        correct = map_labels(labels, hungarian_mapping(data.y, est.labels_)) == data.y[keep]
+        plot.save_figure(pg.plot_reconstruction_vs_clusters(Y, error, correct),
+                         out / "reconstruction_vs_clusters.png")  # fmt: skip
 
 
 def compare_maps(data: ImageSet, joint, reference, keep: np.ndarray, seed: int):

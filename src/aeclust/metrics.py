@@ -205,3 +205,21 @@ def evaluate(y_true, y_pred, Z=None, *, silhouette_sample: int = 2000, random_st
     if Z is not None:
         scores["silhouette"] = silhouette(Z, y_pred, silhouette_sample, random_state)
     return scores
+
+
+def group_scores(y_true, group_labels, silhouettes=None) -> list[dict]:
+    """The scores of each latent group's clusters in the format of Morais' Tables 4.1-4.4:
+    ``group``, ``n_clusters``, ``labelled`` (share not noise), ``acc_labelled`` (accuracy
+    on that share), ``acc`` (total accuracy: noise counts as wrong) and ``silhouette``
+    (given, one per group). Without ``y_true`` only the label-free columns."""
+    rows = []
+    for g, labels in enumerate(group_labels):
+        labels = np.asarray(labels).ravel()
+        row = {"group": g, "n_clusters": int(len(np.setdiff1d(np.unique(labels), [NOISE]))),
+               "labelled": labelled_fraction(labels)}  # fmt: skip
+        if y_true is not None:
+            row.update(acc_labelled=acc_labelled(y_true, labels), acc=cluster_acc(y_true, labels))
+        if silhouettes is not None:
+            row["silhouette"] = float(silhouettes[g])
+        rows.append(row)
+    return rows

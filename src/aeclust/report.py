@@ -41,6 +41,10 @@ FIGURES: dict[str, str] = {
     "clustering loss, same network and seed, coloured by true label (or by cluster)",
     "clusters.png": "Examples per cluster",
     "confusion.png": "Clusters against true labels",
+    "generated.png": "Images generated from samples of the prior(s)",
+    "interpolations.png": "Decoded along straight lines between the codes of two images",
+    "reconstruction_vs_clusters.png": "Reconstruction quality against correct clustering "
+    "(Morais' Fig. 4.13)",
 }
 # Keys of metrics.json shown in the header or in their own section, not as scores.
 _NOT_SCORES = {"timings", "versions", "dataset", "n_samples", "model", "clusterer", "date"}
@@ -247,6 +251,11 @@ def render_run(run_dir: str | os.PathLike) -> str:
         if isinstance(value, dict) and key not in ("timings", "versions", "model", "clusterer"):
             rows = [(k, format_value(v)) for k, v in value.items()]
             parts += [f"<h2>{esc(key)}</h2>", table(rows, ["key", "value"])]
+    groups = metrics.get("groups")
+    if isinstance(groups, list) and groups and all(isinstance(g, dict) for g in groups):
+        head = list(groups[0])
+        rows = [[format_value(g.get(k)) for k in head] for g in groups]
+        parts += ["<h2>Latent groups</h2>", table(rows, head)]
     figures = figure_paths(run_dir)
     if figures:
         parts += ["<h2>Figures</h2>"] + [img_tag(p, caption) for p, caption in figures]

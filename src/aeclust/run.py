@@ -22,8 +22,8 @@ import numpy as np
 from .config import RunConfig, make_config, write_yaml
 from .data import ImageSet
 from .errors import ConfigError, check_choice, check_names
-from .estimators import METHODS, AEClusterer
-from .metrics import evaluate
+from .estimators import GENERATIVE, METHODS, AEClusterer
+from .metrics import evaluate, group_scores
 from .nn import AUTOENCODERS
 from .report import write_report
 from .rundir import (
@@ -71,7 +71,8 @@ def make_estimator(config: RunConfig, n_clusters: int, **kwargs):
     """The estimator of ``config.model``: a joint method by name, else AEClusterer with that
     autoencoder. Settings left as None take the estimator's default, and are then filled
     into ``config`` so that config.yaml is fully resolved."""
-    check_choice("model", config.model, [*sorted(AUTOENCODERS), *sorted(METHODS)])
+    check_choice("model", config.model,
+                 [*sorted(AUTOENCODERS), *sorted(METHODS), *sorted(GENERATIVE)])  # fmt: skip
     common = {k: getattr(config, k) for k in TRAINING if getattr(config, k) is not None}
     common.update(
         n_clusters=n_clusters,
@@ -81,18 +82,24 @@ def make_estimator(config: RunConfig, n_clusters: int, **kwargs):
         random_state=config.seed,
         **kwargs,
     )
-    if config.model in METHODS:
+    if config.model in METHODS or config.model in GENERATIVE:
         unused = {  # setting: the values that mean "not used"
             "encoder_weights": (None,), "augment": (None, "none"), "clusterer": ("gmm",),
             "reducer": ("umap", None), "clusterer_params": ({},), "reducer_params": ({},),
         }  # fmt: skip
+        if config.model in GENERATIVE:  # these cluster their codes like the autoencoders
+            for key in ("clusterer", "reducer", "clusterer_params", "reducer_params"):
+                common[key] = getattr(config, key) or None
+            unused = {k: v for k, v in unused.items() if k not in common}
         for key, off in unused.items():
             if getattr(config, key) not in off:
+                why = ("which clusters inside the network" if config.model in METHODS
+                       else "which trains on the images as given")  # fmt: skip
                 raise ConfigError(
                     f"{key} applies to the autoencoder models, not to {config.model!r}, "
-                    "which clusters inside the network; drop it."
+                    f"{why}; drop it."
                 )
-        cls = METHODS[config.model]
+        cls = METHODS.get(config.model) or GENERATIVE[config.model]
         both = sorted(set(config.model_params) & set(common))
         if both:
             raise ConfigError(
@@ -196,6 +203,9 @@ def _run_in(stage: Path, config: RunConfig, data: ImageSet, k: int, progress, re
         timings={**est.timings_, "score": time.perf_counter() - t0},
         versions=versions(),
     )
+    if config.model in GENERATIVE:  # every latent group, in the thesis' format
+        metrics["groups"] = group_scores(data.y, est.group_labels_, est.group_silhouette_)
+        metrics["rollbacks"] = est.rollbacks_
     est.set_params(checkpoint=None)  # the staging path dies; a refit writes nowhere
     reference = None
     if config.model in METHODS and config.compare:

@@ -17,12 +17,12 @@ import dataclasses
 
 import numpy as np
 import torch
-from sklearn.metrics import silhouette_score
 from sklearn.utils.validation import check_is_fitted
 
 from ..cluster import build_clusterer, build_reducer
 from ..errors import ConfigError, DataError
 from ..losses import gaussian_kl, per_sample, to_image
+from ..metrics import silhouette
 from ..nn import LatentDiscriminator, LatentDiscriminatorConfig, build_autoencoder
 from ..nn.adversarial import AdversarialAE
 from ..training import DivergenceGuard, LossStep, apply_batched
@@ -37,8 +37,8 @@ GENERATIVE_PARAMS = """
     latent_dim : int, default=23
         Size of each latent group's code (the thesis' section 4.2).
     clusterer : str, default="gmm"
-        Any clusterer of the package; the thesis used "hdbscan" (with
-        ``clusterer_params={"min_cluster_size_denominator": 50}``, eq. 4.3) and "gmm".
+        Any clusterer of the package; the thesis used "hdbscan" (here with min_cluster_size
+        = N / ``hdbscan_denominator`` unless ``clusterer_params`` sets a size) and "gmm".
     n_clusters : int or None, default=10
         None: K is the number of clusters HDBSCAN finds (min_cluster_size = N /
         ``hdbscan_denominator``) on the reduced codes, as the thesis did for GMM (section 4.4).
@@ -115,14 +115,23 @@ class GenerativeClusterer(AEClusterer):
         return dataclasses.replace(cfg, divergence=DivergenceGuard(self.max_rollbacks))
 
     def _clustering_box(self, n_samples: int, seed: int, n_clusters=None):
-        params = {"n_neighbors": "auto", **(self.reducer_params or {})}
+        """The thesis' defaults on top of the user's settings: UMAP's n_neighbors by eq.
+        3.8, HDBSCAN's min_cluster_size = N / ``hdbscan_denominator`` (eq. 4.3)."""
+        reducer = {"n_neighbors": "auto", **(self.reducer_params or {})}
         if self.n_clusters is None:
-            params.setdefault("n_components", 10)
-        saved, self.reducer_params = self.reducer_params, params
+            reducer.setdefault("n_components", 10)
+        clusterer = dict(self.clusterer_params or {})
+        if self.clusterer == "hdbscan" and not {
+            "min_cluster_size",
+            "min_cluster_size_denominator",
+        } & set(clusterer):
+            clusterer["min_cluster_size_denominator"] = self.hdbscan_denominator  # fmt: skip
+        saved = self.reducer_params, self.clusterer_params
+        self.reducer_params, self.clusterer_params = reducer, clusterer
         try:
             return super()._clustering_box(n_samples, seed, n_clusters or self.n_clusters or 2)
         finally:
-            self.reducer_params = saved
+            self.reducer_params, self.clusterer_params = saved
 
     def _cluster(self, Z, reducer, clusterer):
         Zr = reducer.fit_transform(Z) if reducer is not None else Z
@@ -169,7 +178,7 @@ class GenerativeClusterer(AEClusterer):
                 _, clusterer = self._cluster(self._encode_group(X, g), reducer, clusterer)
                 space, lab = self._last_space, np.asarray(clusterer.labels_, dtype=np.int64)
             labels.append(lab)
-            silhouettes.append(silhouette(space, lab, seed))
+            silhouettes.append(silhouette(space, lab, 5000, seed))
         self.group_labels_ = np.stack(labels)
         self.group_silhouette_ = silhouettes
         del self._space, self._last_space
@@ -225,17 +234,6 @@ class GenerativeClusterer(AEClusterer):
         super()._restore_extra(meta, {k: v for k, v in arrays.items() if k != "group_labels_"})
         self.group_labels_ = arrays["group_labels_"].astype(np.int64)
         self.group_silhouette_ = meta.get("group_silhouette", [])
-
-
-def silhouette(Z: np.ndarray, labels: np.ndarray, seed: int, n: int = 5000) -> float:
-    """Silhouette of ``labels`` on the codes Z, noise (-1) left out, on up to ``n`` codes;
-    NaN when fewer than two clusters remain."""
-    keep = np.flatnonzero(labels >= 0)
-    if len(np.unique(labels[keep])) < 2:
-        return float("nan")
-    if len(keep) > n:
-        keep = np.random.default_rng(seed).choice(keep, n, replace=False)
-    return float(silhouette_score(Z[keep], labels[keep]))
 
 
 def _steps_per_epoch(est, n: int) -> int:

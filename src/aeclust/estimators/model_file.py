@@ -92,9 +92,11 @@ class ModelFileMixin:
         return write_model_files(path, tensors, meta)
 
     @classmethod
-    def load(cls, path: str | os.PathLike, device: str = "auto"):
+    def load(cls, path: str | os.PathLike, device: str = "auto", networks_only: bool = False):
         """Load an estimator written by :meth:`save` (any format version); it predicts and
-        transforms as the saved one did."""
+        transforms as the saved one did. ``networks_only`` restores the networks alone,
+        not the clusterer (whose UMAP is refitted on loading): enough to encode,
+        reconstruct or generate, and quick."""
         meta, tensors = read_model_files(path)
         name = meta.get("estimator")
         est_cls = ESTIMATORS.get(name)
@@ -117,7 +119,8 @@ class ModelFileMixin:
                 modules[mod_name] = module.to(est.device_).eval()
             est._restore_modules(modules)
             est.history_ = meta.get("history", [])
-            est._restore_extra(meta, {k: v.numpy() for k, v in tensors.items()})
+            if not networks_only:
+                est._restore_extra(meta, {k: v.numpy() for k, v in tensors.items()})
         except (KeyError, RuntimeError, TypeError, ValueError, ConfigError) as exc:
             raise inconsistent_model_files(path, exc) from exc
         return est
