@@ -1,0 +1,105 @@
+"""Morais' thesis tables, measured: β-VAE vs WAE-GAN (Table 4.1), the HDBSCAN denominator
+sweep (Table 4.2), L latent groups per group (Table 4.3), GMM vs HDBSCAN (Table 4.4).
+
+One JSON line per trained model (appended to --out as soon as it finishes): for every
+latent group its codes are reduced once with UMAP (eq. 3.8's neighbours, 10 components),
+then clustered on that embedding by HDBSCAN with each denominator (min_cluster_size =
+N / denominator), by GMM with K from HDBSCAN at denominator 50 (the thesis' fully
+unsupervised GMM, section 4.4) and by GMM with K = the number of classes. Scores per
+clustering: n_clusters, labelled, acc_labelled, acc (total; noise counts as wrong), nmi,
+silhouette. Also the reconstruction error (mean squared error per pixel, [0, 1] scale),
+the rollbacks, and whether training diverged without recovering.
+
+    python bench/generative.py --dataset mnist5k --models wae-gan,beta-vae --groups 1 \
+        --seeds 0,1,2 --epochs 30 --out bench/results/generative_mnist5k.jsonl
+    python bench/table.py generative bench/results/generative_mnist5k.jsonl
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import numpy as np
+
+from aeclust import WAEGAN, BetaVAE, load_dataset
+from aeclust.cluster import build_clusterer, build_reducer
+from aeclust.metrics import acc_labelled, cluster_acc, labelled_fraction, nmi, silhouette
+from aeclust.training import TrainingDiverged
+
+DENOMINATORS = (20, 25, 30, 35, 40, 45, 50, 55)
+
+
+def scores(y, labels, space, seed) -> dict:
+    return {
+        "n_clusters": int(len(set(labels.tolist()) - {-1})),
+        "labelled": labelled_fraction(labels),
+        "acc_labelled": acc_labelled(y, labels),
+        "acc": cluster_acc(y, labels),
+        "nmi": nmi(y, labels),
+        "silhouette": silhouette(space, labels, 5000, seed),
+    }
+
+
+def cluster_group(Z, y, k, seed) -> dict:
+    embedding = build_reducer("umap", 10, seed, n_neighbors="auto").fit_transform(Z)
+    out = {}
+    for d in DENOMINATORS:
+        hdb = build_clusterer("hdbscan", min_cluster_size_denominator=d).fit(embedding)
+        out[f"hdbscan_{d}"] = scores(y, hdb.labels_, embedding, seed)
+    k_found = out["hdbscan_50"]["n_clusters"]
+    for name, kk in (("gmm_k_hdbscan", k_found), ("gmm_k_classes", k)):
+        if kk >= 1:
+            gmm = build_clusterer("gmm", kk, seed).fit(embedding)
+            out[name] = scores(y, gmm.labels_, embedding, seed)
+    return out
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--dataset", default="mnist5k")
+    p.add_argument("--models", default="wae-gan,beta-vae")
+    p.add_argument("--groups", default="1", help="latent groups L for wae-gan, e.g. 1,2,3")
+    p.add_argument("--seeds", default="0,1,2")
+    p.add_argument("--epochs", type=int, default=30)
+    p.add_argument("--param", action="append", default=[], metavar="KEY=JSON")
+    p.add_argument("--out", required=True)
+    args = p.parse_args()
+    data = load_dataset(args.dataset)
+    X, y = data.X, data.y
+    k = len(np.unique(y))
+    extra = {kv.split("=", 1)[0]: json.loads(kv.split("=", 1)[1]) for kv in args.param}
+    for seed in [int(s) for s in args.seeds.split(",")]:
+        for model in args.models.split(","):
+            for L in [int(g) for g in args.groups.split(",")] if model != "beta-vae" else [1]:
+                common = dict(epochs=args.epochs, random_state=seed, reducer=None,
+                              clusterer="kmeans", n_clusters=k, **extra)  # fmt: skip
+                est = BetaVAE(**common) if model == "beta-vae" else WAEGAN(latent_groups=L,
+                                                                          **common)  # fmt: skip
+                row = {"dataset": data.name, "n": len(X), "model": model, "latent_groups": L,
+                       "seed": seed, "epochs": args.epochs, "params": extra}  # fmt: skip
+                t0 = time.perf_counter()
+                try:
+                    est.fit(X)
+                except TrainingDiverged as exc:
+                    row.update(diverged=str(exc), seconds=time.perf_counter() - t0)
+                    print(json.dumps(row), flush=True)
+                    with open(args.out, "a") as f:
+                        f.write(json.dumps(row) + "\n")
+                    continue
+                row["train_seconds"] = est.timings_["train"]
+                row["rollbacks"] = est.rollbacks_
+                X_hat = np.concatenate([est.reconstruct(X[i : i + 2048])
+                                        for i in range(0, len(X), 2048)])  # fmt: skip
+                row["reconstruction_mse"] = float(np.mean((X_hat - X) ** 2))
+                groups = est.transform_groups(X)
+                row["groups"] = [cluster_group(Z, y, k, seed) for Z in groups]
+                row["seconds"] = time.perf_counter() - t0
+                print(json.dumps({k_: v for k_, v in row.items() if k_ != "groups"}), flush=True)
+                with open(args.out, "a") as f:
+                    f.write(json.dumps(row) + "\n")
+
+
+if __name__ == "__main__":
+    main()
