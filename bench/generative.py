@@ -8,7 +8,11 @@ N / denominator), by GMM with K from HDBSCAN at denominator 50 (the thesis' full
 unsupervised GMM, section 4.4) and by GMM with K = the number of classes. Scores per
 clustering: n_clusters, labelled, acc_labelled, acc (total; noise counts as wrong), nmi,
 silhouette. Also the reconstruction error (mean squared error per pixel, [0, 1] scale),
-the rollbacks, and whether training diverged without recovering.
+the rollbacks, and whether training diverged without recovering. With --frechet-epochs E,
+a DenseNet classifier is trained for E epochs on the data's labels (seed 0, once per
+invocation) and the Fréchet distance between 5,000 generated and 5,000 real images is
+computed in its features ("frechet_densenet"; not the Inception FID, see
+aeclust.metrics.frechet_distance).
 
     python bench/generative.py --dataset mnist5k --models wae-gan,beta-vae --groups 1 \
         --seeds 0,1,2 --epochs 30 --out bench/results/generative_mnist5k.jsonl
@@ -23,9 +27,16 @@ import time
 
 import numpy as np
 
-from aeclust import WAEGAN, BetaVAE, load_dataset
+from aeclust import WAEGAN, BetaVAE, DenseNetClassifier, load_dataset
 from aeclust.cluster import build_clusterer, build_reducer
-from aeclust.metrics import acc_labelled, cluster_acc, labelled_fraction, nmi, silhouette
+from aeclust.metrics import (
+    acc_labelled,
+    cluster_acc,
+    frechet_distance,
+    labelled_fraction,
+    nmi,
+    silhouette,
+)
 from aeclust.training import TrainingDiverged
 
 DENOMINATORS = (20, 25, 30, 35, 40, 45, 50, 55)
@@ -64,11 +75,17 @@ def main() -> None:
     p.add_argument("--seeds", default="0,1,2")
     p.add_argument("--epochs", type=int, default=30)
     p.add_argument("--param", action="append", default=[], metavar="KEY=JSON")
+    p.add_argument("--frechet-epochs", type=int, default=0, help="0: no Fréchet distance")
     p.add_argument("--out", required=True)
     args = p.parse_args()
     data = load_dataset(args.dataset)
     X, y = data.X, data.y
     k = len(np.unique(y))
+    real_features = classifier = None
+    if args.frechet_epochs:
+        classifier = DenseNetClassifier(epochs=args.frechet_epochs, random_state=0).fit(X, y)
+        real = np.random.default_rng(0).choice(len(X), min(5000, len(X)), replace=False)
+        real_features = classifier.features(X[np.sort(real)])
     extra = {kv.split("=", 1)[0]: json.loads(kv.split("=", 1)[1]) for kv in args.param}
     for seed in [int(s) for s in args.seeds.split(",")]:
         for model in args.models.split(","):
@@ -93,6 +110,9 @@ def main() -> None:
                 X_hat = np.concatenate([est.reconstruct(X[i : i + 2048])
                                         for i in range(0, len(X), 2048)])  # fmt: skip
                 row["reconstruction_mse"] = float(np.mean((X_hat - X) ** 2))
+                if classifier is not None:
+                    fake = classifier.features(est.generate(len(real_features), random_state=0))
+                    row["frechet_densenet"] = frechet_distance(fake, real_features)
                 groups = est.transform_groups(X)
                 row["groups"] = [cluster_group(Z, y, k, seed) for Z in groups]
                 row["seconds"] = time.perf_counter() - t0

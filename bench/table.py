@@ -31,6 +31,9 @@ def summarise(rows: list[dict]) -> str:
         parts.append(pipeline_table(pipelines))
     if joint:
         parts.append(joint_table(joint))
+    generative = [r for r in rows if "latent_groups" in r]
+    if generative:
+        parts += [generative_table(generative), denominator_table(generative)]
     return "\n\n".join(parts)
 
 
@@ -88,6 +91,80 @@ def joint_table(rows: list[dict]) -> str:
         ]
 
     return _table(head, groups, cells)
+
+
+def _avg_best(values, best_index=None) -> str:
+    """mean ± std (the thesis' "avg") and, in brackets, the value of the best run."""
+    values = np.asarray(values, dtype=float)
+    best = values.max() if best_index is None else values[best_index]
+    return f"{100 * values.mean():.1f} ± {100 * values.std():.1f} ({100 * best:.1f})"
+
+
+def generative_table(rows: list[dict]) -> str:
+    """Tables 4.1, 4.3 and 4.4 of Morais' thesis: per model, L and latent group, the
+    thesis' columns (in %, mean ± std over the runs, the best run in brackets)."""
+    by_model: dict[tuple, list[dict]] = defaultdict(list)
+    for r in rows:
+        key = r["dataset"], r["model"], r["latent_groups"], r["epochs"]
+        by_model[*key, json.dumps(r.get("params", {}), sort_keys=True)].append(r)
+    groups = {}
+    for key, runs in by_model.items():
+        ok = [r for r in runs if "groups" in r]
+        for g in range(key[2] if ok else 0):
+            groups[(*key, g)] = (runs, [r["groups"][g] for r in ok], ok)
+        if not ok:
+            groups[(*key, "–")] = (runs, [], ok)
+    head = ["dataset", "model", "L", "epochs", "params", "group", "runs (diverged)",
+            "rollbacks", "recon. MSE", "Fréchet (DenseNet)", "HDBSCAN #clusters",
+            "% labelled", "acc labelled", "total acc (best)", "silhouette",
+            "GMM, K from HDBSCAN: acc (best)", "GMM, K = classes: acc (best)"]  # fmt: skip
+
+    def cells(key, value):
+        runs, per_group, ok = value
+        diverged = len(runs) - len(ok)
+        base = [*map(str, key[:4]), key[4] if key[4] != "{}" else "", str(key[5]),
+                f"{len(runs)} ({diverged})"]  # fmt: skip
+        if not per_group:
+            return base + ["–"] * (len(head) - len(base))
+        h = [g["hdbscan_50"] for g in per_group]
+        fd = [r["frechet_densenet"] for r in ok if "frechet_densenet" in r]
+        return base + [
+            str(sum(r["rollbacks"] for r in ok)),
+            f"{np.mean([r['reconstruction_mse'] for r in ok]):.4f}",
+            f"{np.mean(fd):.2f}" if fd else "–",
+            f"{np.mean([x['n_clusters'] for x in h]):.1f}",
+            _avg_best([x["labelled"] for x in h], int(np.argmax([x["acc"] for x in h]))),
+            _avg_best([x["acc_labelled"] for x in h], int(np.argmax([x["acc"] for x in h]))),
+            _avg_best([x["acc"] for x in h]),
+            f"{np.mean([x['silhouette'] for x in h]):.2f}",
+            _avg_best([g["gmm_k_hdbscan"]["acc"] for g in per_group if "gmm_k_hdbscan" in g]),
+            _avg_best([g["gmm_k_classes"]["acc"] for g in per_group]),
+        ]
+
+    return _table(head, groups, cells)
+
+
+def denominator_table(rows: list[dict]) -> str:
+    """Table 4.2: HDBSCAN's denominator on each model's top group (means over the runs)."""
+    by_model: dict[tuple, list[dict]] = defaultdict(list)
+    for r in rows:
+        if "groups" in r:
+            by_model[r["dataset"], r["model"], r["latent_groups"], r["epochs"]].append(r)
+    table = {}
+    for key, runs in by_model.items():
+        for name in sorted(runs[0]["groups"][0]):
+            if name.startswith("hdbscan_"):
+                table[(*key, int(name.split("_")[1]))] = [r["groups"][0][name] for r in runs]
+    head = ["dataset", "model", "L", "epochs", "denominator", "runs", "% labelled",
+            "acc labelled", "total acc", "silhouette"]  # fmt: skip
+
+    def cells(key, xs):
+        mean = lambda k: np.mean([x[k] for x in xs])  # noqa: E731
+        return [*map(str, key), str(len(xs)), f"{100 * mean('labelled'):.1f}",
+                f"{100 * mean('acc_labelled'):.1f}", f"{100 * mean('acc'):.1f}",
+                f"{mean('silhouette'):.2f}"]  # fmt: skip
+
+    return _table(head, dict(sorted(table.items())), cells)
 
 
 def _settings(row: dict) -> dict:

@@ -103,3 +103,17 @@ def test_errors():
         m.cluster_acc([0, 1, 1], [0, 1])
     with pytest.raises(DataError, match="empty"):
         m.nmi([], [])
+
+
+def test_frechet_distance_matches_its_closed_form_for_diagonal_gaussians():
+    from aeclust.metrics import frechet_distance
+
+    rng = np.random.default_rng(0)
+    A = rng.normal(size=(40000, 3))
+    B = rng.normal(size=(40000, 3)) * np.array([2.0, 1.0, 0.5]) + np.array([1.0, 0.0, -1.0])
+    # |mu_a - mu_b|^2 + sum (sigma_a - sigma_b)^2 for diagonal covariances
+    expected = 2.0 + (1 - 2) ** 2 + 0 + (1 - 0.5) ** 2
+    assert abs(frechet_distance(A, B) - expected) < 0.05
+    assert abs(frechet_distance(A, A)) < 1e-9
+    with pytest.raises(DataError, match="Need two feature sets"):
+        frechet_distance(A, B[:, :2])

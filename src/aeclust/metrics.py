@@ -9,6 +9,7 @@ label -1 in ``labels_pred`` is noise (HDBSCAN): it is never matched and counts a
 from __future__ import annotations
 
 import numpy as np
+import scipy.linalg
 from scipy.optimize import linear_sum_assignment
 from sklearn import metrics as skm
 
@@ -223,3 +224,24 @@ def group_scores(y_true, group_labels, silhouettes=None) -> list[dict]:
             row["silhouette"] = float(silhouettes[g])
         rows.append(row)
     return rows
+
+
+def frechet_distance(A, B) -> float:
+    """The Fréchet distance between Gaussians fitted to two sets of features (N, F) and
+    (M, F): |mu_a - mu_b|² + Tr(S_a + S_b - 2 (S_a S_b)^½) (Dowson & Landau 1982).
+
+    With Inception-v3 pool features this is the FID (Heusel et al. 2017); aeclust has no
+    such network offline, so it is computed in the features of a network trained on the
+    data's own labels (:meth:`aeclust.estimators.DenseNetClassifier.features`): compare
+    values only within one feature network.
+    """
+    A, B = np.asarray(A, dtype=np.float64), np.asarray(B, dtype=np.float64)
+    if A.ndim != 2 or B.ndim != 2 or A.shape[1] != B.shape[1] or min(len(A), len(B)) < 2:
+        raise DataError(f"Need two feature sets (N, F), (M, F) with N, M >= 2; got {A.shape}, "
+                        f"{B.shape}.")  # fmt: skip
+    mu = A.mean(0) - B.mean(0)
+    Sa, Sb = np.atleast_2d(np.cov(A, rowvar=False)), np.atleast_2d(np.cov(B, rowvar=False))
+    root = scipy.linalg.sqrtm(Sa @ Sb)
+    if np.iscomplexobj(root):
+        root = root.real  # rounding leaves tiny imaginary parts
+    return float(mu @ mu + np.trace(Sa + Sb - 2 * root))

@@ -43,6 +43,10 @@ def _new_axes(ax: Axes | None, figsize: tuple[float, float]) -> Axes:
 # ----------------------------------------------------------------------------- training
 
 
+# the terms of the generative models' objectives, plotted beside the total loss
+LOSS_TERMS = ("reconstruction", "adversarial", "discriminator", "kl", "layer_matching")
+
+
 def _series(history: Sequence[Mapping], keys) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Per key, the (epochs, values) where the key has a finite number (keys may be sparse)."""
     out: dict[str, tuple[list, list]] = {}
@@ -70,18 +74,26 @@ def _draw_series(ax: Axes, series, ylabel: str, title: str) -> Axes:
 
 
 def plot_history(history: Sequence[Mapping], ax: Axes | None = None) -> Axes:
-    """Plot every numeric key containing "loss" against the epoch; returns the Axes.
+    """Plot every numeric key containing "loss" (and the terms of :data:`LOSS_TERMS`)
+    against the epoch, with a dotted line at each epoch that followed a rollback; returns
+    the Axes.
 
     ``history`` is a list of per-epoch dicts, e.g. ``{"epoch": 1, "loss": 0.1, "lr": 1e-3}``.
     Keys may appear in some epochs only; non-numeric and non-finite values are skipped;
     without "epoch" the position (1, 2, ...) is used. The y axis is logarithmic when the
     values span more than a factor 10. Raises :class:`DataError` if there is no loss.
     """
-    series = _series(history, lambda k: "loss" in k)
+    series = _series(history, lambda k: "loss" in k or k in LOSS_TERMS)
     if not series:
         raise DataError("The training history has no numeric '...loss...' values to plot.")
     ax = _new_axes(ax, (6.5, 4))
     _draw_series(ax, series, "loss", "Training loss")
+    for i, entry in enumerate(history):  # divergences rolled back (aeclust.training.divergence)
+        if "diverged" in entry:
+            epoch = entry.get("epoch", i + 1)
+            ax.axvline(epoch, color="crimson", ls=":", lw=1)
+            ax.annotate("rollback ", (epoch, 1), xycoords=("data", "axes fraction"), fontsize=7,
+                        color="crimson", ha="right", va="top", rotation=90)  # fmt: skip
     values = np.concatenate([y for _, y in series.values()])
     if values.min() > 0 and values.max() > 10 * values.min():
         ax.set_yscale("log")

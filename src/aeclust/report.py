@@ -47,6 +47,10 @@ FIGURES: dict[str, str] = {
     "(Morais' Fig. 4.13)",
 }
 # Keys of metrics.json shown in the header or in their own section, not as scores.
+LISTS = {  # metrics.json keys holding a list of rows, and their section titles
+    "groups": "Latent groups (Morais' Tables 4.1-4.4; acc counts noise as wrong)",
+    "divergences": "Divergences: rolled back to the last epoch at a lower learning rate",
+}
 _NOT_SCORES = {"timings", "versions", "dataset", "n_samples", "model", "clusterer", "date"}
 
 CSS = """
@@ -251,11 +255,12 @@ def render_run(run_dir: str | os.PathLike) -> str:
         if isinstance(value, dict) and key not in ("timings", "versions", "model", "clusterer"):
             rows = [(k, format_value(v)) for k, v in value.items()]
             parts += [f"<h2>{esc(key)}</h2>", table(rows, ["key", "value"])]
-    groups = metrics.get("groups")
-    if isinstance(groups, list) and groups and all(isinstance(g, dict) for g in groups):
-        head = list(groups[0])
-        rows = [[format_value(g.get(k)) for k in head] for g in groups]
-        parts += ["<h2>Latent groups</h2>", table(rows, head)]
+    for key, title in LISTS.items():  # lists of rows, e.g. one per latent group
+        items = metrics.get(key)
+        if isinstance(items, list) and items and all(isinstance(g, dict) for g in items):
+            head = list(items[0])
+            rows = [[format_value(g.get(k)) for k in head] for g in items]
+            parts += [f"<h2>{esc(title)}</h2>", table(rows, head)]
     figures = figure_paths(run_dir)
     if figures:
         parts += ["<h2>Figures</h2>"] + [img_tag(p, caption) for p, caption in figures]

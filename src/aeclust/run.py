@@ -206,6 +206,10 @@ def _run_in(stage: Path, config: RunConfig, data: ImageSet, k: int, progress, re
     if config.model in GENERATIVE:  # every latent group, in the thesis' format
         metrics["groups"] = group_scores(data.y, est.group_labels_, est.group_silhouette_)
         metrics["rollbacks"] = est.rollbacks_
+        metrics["divergences"] = [
+            {"epoch": h["epoch"], "reason": h["diverged"], "lr_scale": h["lr_scale"]}
+            for h in est.history_ if "diverged" in h
+        ]  # fmt: skip
     est.set_params(checkpoint=None)  # the staging path dies; a refit writes nowhere
     reference = None
     if config.model in METHODS and config.compare:

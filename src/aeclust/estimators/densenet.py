@@ -169,6 +169,12 @@ class DenseNetClassifier(ImageInputMixin, ModelFileMixin, ClassifierMixin, BaseE
         logits = apply_batched(lambda m, x: m(x), self.network_, X, 256, self.device_)
         return softmax(logits.astype(np.float64), axis=1)
 
+    def features(self, X) -> np.ndarray:
+        """The network's features before its classifier (N, F), e.g. for a Fréchet distance
+        between generated and real images (:func:`aeclust.metrics.frechet_distance`)."""
+        X = self._check_input(X)
+        return apply_batched(lambda m, x: m.features(x), self.network_, X, 256, self.device_)
+
     def predict(self, X) -> np.ndarray:
         """The most probable class of each image, shape (N,), values from ``classes_``."""
         proba = self.predict_proba(X)  # checks that the model is fitted
