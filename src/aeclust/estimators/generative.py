@@ -20,12 +20,13 @@ import torch
 from sklearn.utils.validation import check_is_fitted
 
 from ..cluster import build_clusterer, build_reducer
+from ..data.mapped import value_range
 from ..errors import ConfigError, DataError
 from ..losses import gaussian_kl, per_sample, to_image
 from ..metrics import silhouette
 from ..nn import LatentDiscriminator, LatentDiscriminatorConfig, build_autoencoder
 from ..nn.adversarial import AdversarialAE
-from ..training import DivergenceGuard, LossStep, apply_batched
+from ..training import DivergenceGuard, LossStep, apply_batched, distributed
 from ..training.adversarial import AdversarialStep
 from ..training.noise_attention import NoiseAttention
 from ..training.trainer import batch_bounds
@@ -97,7 +98,7 @@ class GenerativeClusterer(AEClusterer):
 
     def _check_common(self, X) -> None:
         if self.loss == "bce":
-            lo, hi = float(np.min(X[:4096])), float(np.max(X[:4096]))
+            lo, hi = value_range(X)
             if lo < 0 or hi > 1:
                 raise DataError(
                     f"loss='bce' needs pixel values in [0, 1]; these range from {lo:.3g} to "
@@ -167,21 +168,25 @@ class GenerativeClusterer(AEClusterer):
     def fit(self, X, y=None, resume=None):
         """Train the network, then cluster every latent group (see the class). Returns self."""
         super().fit(X, y, resume)
-        groups = self.autoencoder_.config.latent_groups
-        labels, silhouettes = [], []
         seed = self.clusterer_.random_state
-        for g in range(groups):
-            if g == self.cluster_group:
-                space, lab = self._space, self.labels_
-            else:
-                reducer, clusterer = self._clustering_box(len(X), seed)
-                _, clusterer = self._cluster(self._encode_group(X, g), reducer, clusterer)
-                space, lab = self._last_space, np.asarray(clusterer.labels_, dtype=np.int64)
-            labels.append(lab)
-            silhouettes.append(silhouette(space, lab, 5000, seed))
-        self.group_labels_ = np.stack(labels)
-        self.group_silhouette_ = silhouettes
-        del self._space, self._last_space
+
+        def cluster_groups():
+            labels, silhouettes = [], []
+            for g in range(self.autoencoder_.config.latent_groups):
+                if g == self.cluster_group:
+                    space, lab = self._space, self.labels_
+                else:
+                    reducer, clusterer = self._clustering_box(len(X), seed)
+                    _, clusterer = self._cluster(self._encode_group(X, g), reducer, clusterer)
+                    space, lab = self._last_space, np.asarray(clusterer.labels_, dtype=np.int64)
+                labels.append(lab)
+                silhouettes.append(silhouette(space, lab, 5000, seed))
+            return np.stack(labels), silhouettes
+
+        # one process clusters, for all
+        self.group_labels_, self.group_silhouette_ = distributed.on_main(cluster_groups)
+        self.__dict__.pop("_space", None)
+        self.__dict__.pop("_last_space", None)
         return self
 
     def _set_cluster_attributes(self) -> None:

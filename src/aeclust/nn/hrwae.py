@@ -17,6 +17,13 @@ Shapes, for a 1x28x28 image, 32 channels, d = 23, L = 2::
 Group l sits at the level N - l of the hierarchy (the map after l decoder cells), so the
 lower groups see finer maps; L <= N.
 
+The encoder is deterministic, as Tolstikhin et al.'s WAE-GAN may be: a Wasserstein
+autoencoder needs no noise in q(z|x). The thesis' "optimised using the reparameterization
+trick" (section 3.3) is where the priors of the lower groups are sampled: z_l = mu_l +
+sigma_l * eps (:func:`aeclust.nn.adversarial.prior_samples`), so the prior cells learn
+through the generator's adversarial loss. Only the β-VAE (``variational``) samples its
+code, z_0 = mu + exp(logvar / 2) * eps, in training.
+
 **Depth** (eq. 3.7): N = log2(d) - 1 cells with d = sqrt(H * W), so that the last map is
 2x2. When d is not a power of two (28: 3.81) N is rounded *up*: every cell is a stride-2
 convolution with kernel 3 and padding 1, which takes a size n to ceil(n / 2), so
