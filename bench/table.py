@@ -144,6 +144,10 @@ def generative_table(rows: list[dict]) -> str:
     return _table(head, groups, cells)
 
 
+def r_n(runs: list[dict]) -> int:
+    return runs[0]["n"]
+
+
 def denominator_table(rows: list[dict]) -> str:
     """Table 4.2: HDBSCAN's denominator on each model's top group (means over the runs)."""
     by_model: dict[tuple, list[dict]] = defaultdict(list)
@@ -152,10 +156,14 @@ def denominator_table(rows: list[dict]) -> str:
             by_model[r["dataset"], r["model"], r["latent_groups"], r["epochs"]].append(r)
     table = {}
     for key, runs in by_model.items():
-        for name in sorted(runs[0]["groups"][0]):
-            if name.startswith("hdbscan_"):
-                table[(*key, int(name.split("_")[1]))] = [r["groups"][0][name] for r in runs]
-    head = ["dataset", "model", "L", "epochs", "denominator", "runs", "% labelled",
+        top = runs[0]["groups"][0]
+        prefix = "sweep_hdbscan_" if "sweep_n" in top else "hdbscan_"  # older rows: all N
+        for name in sorted(top):
+            if name.startswith(prefix):
+                d = int(name.rsplit("_", 1)[1])
+                table[(*key, top.get("sweep_n", r_n(runs)), d)] = [r["groups"][0][name]
+                                                                    for r in runs]  # fmt: skip
+    head = ["dataset", "model", "L", "epochs", "points", "denominator", "runs", "% labelled",
             "acc labelled", "total acc", "silhouette"]  # fmt: skip
 
     def cells(key, xs):

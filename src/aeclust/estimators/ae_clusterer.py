@@ -200,15 +200,20 @@ class AEClusterer(DeepClusterer):
         """(reducer or None, clusterer), unfitted and checked against ``n_samples`` codes
         (more clusters than images, and the like)."""
         n_clusters = self.n_clusters if n_clusters is None else n_clusters
-        clusterer = build_clusterer(
-            self.clusterer, n_clusters, random_state=seed, **(self.clusterer_params or {})
-        )
-        reducer_params = {"n_components": n_clusters, **(self.reducer_params or {})}
+        clusterer_params, reducer_params = self._box_params()
+        clusterer = build_clusterer(self.clusterer, n_clusters, random_state=seed,
+                                    **clusterer_params)  # fmt: skip
+        reducer_params = {"n_components": n_clusters, **reducer_params}
         reducer = build_reducer(self.reducer, random_state=seed, **reducer_params)
         clusterer.check_n_samples(n_samples)
         if reducer is not None:
             reducer.check_n_samples(n_samples)
         return reducer, clusterer
+
+    def _box_params(self) -> tuple[dict, dict]:
+        """The clusterer's and the reducer's parameters (``clusterer_params``,
+        ``reducer_params``)."""
+        return dict(self.clusterer_params or {}), dict(self.reducer_params or {})
 
     def _cluster(self, Z: np.ndarray, reducer, clusterer):
         """Fit ``reducer`` (if any) and ``clusterer`` on the codes Z; returns both."""

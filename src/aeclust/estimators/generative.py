@@ -115,24 +115,21 @@ class GenerativeClusterer(AEClusterer):
         cfg = self._train_config(seed)
         return dataclasses.replace(cfg, divergence=DivergenceGuard(self.max_rollbacks))
 
-    def _clustering_box(self, n_samples: int, seed: int, n_clusters=None):
-        """The thesis' defaults on top of the user's settings: UMAP's n_neighbors by eq.
-        3.8, HDBSCAN's min_cluster_size = N / ``hdbscan_denominator`` (eq. 4.3)."""
-        reducer = {"n_neighbors": "auto", **(self.reducer_params or {})}
+    def _box_params(self) -> tuple[dict, dict]:
+        """The thesis' defaults under the user's settings: UMAP's n_neighbors by eq. 3.8,
+        HDBSCAN's min_cluster_size = N / ``hdbscan_denominator`` (eq. 4.3)."""
+        clusterer, reducer = super()._box_params()
+        reducer = {"n_neighbors": "auto", **reducer}
         if self.n_clusters is None:
             reducer.setdefault("n_components", 10)
-        clusterer = dict(self.clusterer_params or {})
-        if self.clusterer == "hdbscan" and not {
-            "min_cluster_size",
-            "min_cluster_size_denominator",
-        } & set(clusterer):
-            clusterer["min_cluster_size_denominator"] = self.hdbscan_denominator  # fmt: skip
-        saved = self.reducer_params, self.clusterer_params
-        self.reducer_params, self.clusterer_params = reducer, clusterer
-        try:
-            return super()._clustering_box(n_samples, seed, n_clusters or self.n_clusters or 2)
-        finally:
-            self.reducer_params, self.clusterer_params = saved
+        sizes = {"min_cluster_size", "min_cluster_size_denominator"}
+        if self.clusterer == "hdbscan" and not sizes & set(clusterer):
+            clusterer["min_cluster_size_denominator"] = self.hdbscan_denominator
+        return clusterer, reducer
+
+    def _clustering_box(self, n_samples: int, seed: int, n_clusters=None):
+        # n_clusters=None: K comes from HDBSCAN after the reduction; 2 stands in for checks
+        return super()._clustering_box(n_samples, seed, n_clusters or self.n_clusters or 2)
 
     def _cluster(self, Z, reducer, clusterer):
         Zr = reducer.fit_transform(Z) if reducer is not None else Z
@@ -168,7 +165,7 @@ class GenerativeClusterer(AEClusterer):
     def fit(self, X, y=None, resume=None):
         """Train the network, then cluster every latent group (see the class). Returns self."""
         super().fit(X, y, resume)
-        seed = self.clusterer_.random_state
+        X, seed = self._check_input(X), self.clusterer_.random_state  # vectors -> images
 
         def cluster_groups():
             labels, silhouettes = [], []
