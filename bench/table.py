@@ -144,25 +144,19 @@ def generative_table(rows: list[dict]) -> str:
     return _table(head, groups, cells)
 
 
-def r_n(runs: list[dict]) -> int:
-    return runs[0]["n"]
-
-
 def denominator_table(rows: list[dict]) -> str:
-    """Table 4.2: HDBSCAN's denominator on each model's top group (means over the runs)."""
-    by_model: dict[tuple, list[dict]] = defaultdict(list)
+    """Table 4.2: HDBSCAN's denominator on each model's top group (means over the runs),
+    on the points each run swept (rows from before the subsample swept all N)."""
+    table: dict[tuple, list[dict]] = defaultdict(list)
     for r in rows:
-        if "groups" in r:
-            by_model[r["dataset"], r["model"], r["latent_groups"], r["epochs"]].append(r)
-    table = {}
-    for key, runs in by_model.items():
-        top = runs[0]["groups"][0]
-        prefix = "sweep_hdbscan_" if "sweep_n" in top else "hdbscan_"  # older rows: all N
-        for name in sorted(top):
+        if "groups" not in r:
+            continue
+        top = r["groups"][0]
+        prefix = "sweep_hdbscan_" if "sweep_n" in top else "hdbscan_"
+        key = r["dataset"], r["model"], r["latent_groups"], r["epochs"], top.get("sweep_n", r["n"])
+        for name, value in top.items():
             if name.startswith(prefix):
-                d = int(name.rsplit("_", 1)[1])
-                table[(*key, top.get("sweep_n", r_n(runs)), d)] = [r["groups"][0][name]
-                                                                    for r in runs]  # fmt: skip
+                table[(*key, int(name.rsplit("_", 1)[1]))].append(value)
     head = ["dataset", "model", "L", "epochs", "points", "denominator", "runs", "% labelled",
             "acc labelled", "total acc", "silhouette"]  # fmt: skip
 
