@@ -70,7 +70,7 @@ def cluster_group(Z, y, k, seed, sweep_max: int) -> dict:
         out[f"sweep_hdbscan_{d}"] = scores(y[sub], hdb.labels_, embedding[sub], seed)
     k_found = out["hdbscan_50"]["n_clusters"]
     for name, kk in (("gmm_k_hdbscan", k_found), ("gmm_k_classes", k)):
-        if kk >= 1:
+        if kk >= 2:  # a GMM needs two clusters; one HDBSCAN cluster leaves this one out
             gmm = build_clusterer("gmm", kk, seed).fit(embedding)
             out[name] = scores(y, gmm.labels_, embedding, seed)
     return out

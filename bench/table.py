@@ -96,6 +96,8 @@ def joint_table(rows: list[dict]) -> str:
 def _avg_best(values, best_index=None) -> str:
     """mean ± std (the thesis' "avg") and, in brackets, the value of the best run."""
     values = np.asarray(values, dtype=float)
+    if not len(values):
+        return "–"
     best = values.max() if best_index is None else values[best_index]
     return f"{100 * values.mean():.1f} ± {100 * values.std():.1f} ({100 * best:.1f})"
 

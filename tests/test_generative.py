@@ -59,10 +59,10 @@ def test_every_group_is_clustered_and_the_same_seed_gives_the_same_result(digits
     assert np.array_equal(lower.labels_, lower.group_labels_[1])
 
 
-@pytest.mark.parametrize("cls", [WAEGAN, BetaVAE])
+@pytest.mark.parametrize("cls", [WAEGAN, BetaVAE, HRWAEGAN])
 def test_save_load_gives_the_same_predictions_and_generated_images(tmp_path, digits_small, cls):
     X, _ = digits_small
-    fast = FAST if cls is WAEGAN else VAE_FAST
+    fast = VAE_FAST if cls is BetaVAE else FAST
     est = cls(**{**fast, "reducer": "umap"}, n_clusters=4, random_state=0).fit(X)
     est.save(tmp_path / "m")
     again = load(tmp_path / "m")
@@ -74,16 +74,17 @@ def test_save_load_gives_the_same_predictions_and_generated_images(tmp_path, dig
     assert np.array_equal(again.generate(6, random_state=1), images)
     assert not np.array_equal(est.generate(6, random_state=2), images)
     assert est.interpolate(X[0], X[1], 5).shape == (5, 1, 8, 8)
-    if cls is WAEGAN:
-        assert len(again.discriminators_) == 1
+    if cls is not BetaVAE:
+        assert len(again.discriminators_) == est.latent_groups
 
 
 def test_k_comes_from_hdbscan_when_n_clusters_is_none(digits_small):
     X, _ = digits_small
     est = WAEGAN(**{**FAST, "reducer": "umap"}, n_clusters=None, hdbscan_denominator=20,
                  random_state=0).fit(X)  # fmt: skip
-    found = est._hdbscan(est.reducer_.transform(est.transform(X))).n_clusters_
-    assert est.n_clusters_ == found >= 2 and est.reducer_.n_components == 10
+    found = est._hdbscan(est.reducer_.embedding_).n_clusters_
+    assert est.n_clusters_ == est.clusterer_.n_clusters == found >= 2
+    assert est.reducer_.n_components == 10
 
 
 def test_noise_weights_on_a_hand_made_example():
@@ -123,5 +124,12 @@ def test_bad_settings_are_refused_before_training(digits_small):
         WAEGAN(**FAST, latent_groups=3).fit(X)
     with pytest.raises(DataError, match="loss='bce' needs pixel values in"):
         WAEGAN(**FAST).fit(X * 2 - 1)
-    with pytest.raises(ConfigError, match="updates must be two positive integers"):
-        WAEGAN(**FAST, updates=(0, 1)).fit(X)
+    umap = {**FAST, "reducer": "umap"}  # refused before UMAP's compilation, too
+    bad = [({"updates": (0, 1)}, "updates must be two positive integers"),
+           ({"updates": 2}, "WAEGAN: "), ({"hdbscan_denominator": 0}, "hdbscan_denominator"),
+           ({"first_updates": (1, 3)}, "set first_epochs"), ({"group_decay": 2}, "group_decay"),
+           ({"alpha": -1}, "alpha must be a number >= 0"), ({"max_rollbacks": -1}, "max_rollbacks"),
+           ({"noise_attention": 0.1, "noise_every": 2}, "from 1 to epochs - 1 = 1")]  # fmt: skip
+    for params, message in bad:
+        with pytest.raises(ConfigError, match=message):
+            WAEGAN(**umap, **params).fit(X)

@@ -14,8 +14,17 @@ from aeclust.losses import gaussian_kl, layer_matching_loss, per_sample
 from aeclust.nn import LatentDiscriminator, LatentDiscriminatorConfig, build_autoencoder
 from aeclust.nn.adversarial import AdversarialAE
 from aeclust.nn.hrwae import depth
-from aeclust.training import DivergenceGuard, LossStep, TrainConfig, Trainer, TrainingDiverged
+from aeclust.training import (
+    Callback,
+    DivergenceGuard,
+    LossStep,
+    TrainConfig,
+    Trainer,
+    TrainingDiverged,
+)
 from aeclust.training.adversarial import AdversarialStep
+from aeclust.training.trainer import Batch
+from test_engine import weights
 
 
 def hrwae(shape, L=1, d=4, seed=0, **params):
@@ -143,7 +152,8 @@ def test_hierarchical_training_learns_every_group_and_the_priors():
 
 
 class NaNAt(Counting):
-    """Returns a NaN loss at the given global steps (a forced divergence)."""
+    """Puts a NaN into a weight of the generator after its update at the given global
+    steps: the next step's losses are NaN (a forced divergence)."""
 
     def __init__(self, at, **kw):
         super().__init__(**kw)
@@ -153,29 +163,42 @@ class NaNAt(Counting):
         logs = super().__call__(trainer, batch)
         if trainer.global_step in self.at:
             self.at.discard(trainer.global_step)
-            logs["loss"] = torch.tensor(float("nan"))
+            with torch.no_grad():
+                next(trainer.module.generator.parameters()).view(-1)[0] = float("nan")
         return logs
+
+
+class HalveAfter(Callback):
+    """Halves every learning rate at the end of one epoch: what a rollback to that epoch
+    does, written out."""
+
+    def __init__(self, epoch):
+        self.epoch = epoch
+
+    def on_epoch_end(self, trainer, epoch, logs):
+        if epoch == self.epoch:
+            for opt in trainer.step.optimizers.values():
+                for group in opt.param_groups:
+                    group["lr"] *= 0.5
 
 
 def test_a_nan_rolls_back_to_the_last_epoch_at_a_lower_learning_rate():
     X = torch.rand(40, 1, 8, 8)
     guard = DivergenceGuard(max_rollbacks=3, lr_factor=0.5)
     cfg = TrainConfig(epochs=3, batch_size=10, divergence=guard)
-    step = NaNAt({5})  # in epoch 2 (steps 4..7)
+    step = NaNAt({5})  # in epoch 2 (steps 4..7): step 6 sees the NaN weight
     trainer = Trainer(adversarial(), step, cfg)
     history = trainer.fit(X)
     assert [h["epoch"] for h in history] == [1, 2, 3]
-    assert "diverged" not in history[0] and "became nan" in history[1]["diverged"]
-    assert history[1]["lr_scale"] == 0.5 and history[1]["lr"] == pytest.approx(5e-4)
+    assert "diverged" not in history[0] and "became nan at step 7" in history[1]["diverged"]
+    assert history[1]["rollbacks"] == 1 and history[1]["lr_scale"] == 0.5
     assert [o.param_groups[0]["lr"] for o in step.optimizers.values()] == [5e-4, 5e-4]
     assert trainer.rollbacks == 1 and trainer.global_step == 12
-    # a replay from the same state at the same lower rate gives the same weights
-    step2 = NaNAt({5})
-    model2 = adversarial()
-    Trainer(model2, step2, TrainConfig(epochs=3, batch_size=10, divergence=guard)).fit(X)
-    for a, b in zip(trainer.module.state_dict().values(), model2.state_dict().values(),
-                    strict=True):  # fmt: skip
-        assert torch.equal(a, b)
+    # the same as epoch 1 at lr, then epochs 2 and 3 at lr / 2 from epoch 1's state
+    reference = adversarial()
+    Trainer(reference, Counting(), TrainConfig(epochs=3, batch_size=10), [HalveAfter(1)]).fit(X)
+    assert torch.isfinite(weights(trainer.module)).all()
+    assert torch.equal(weights(trainer.module), weights(reference))
 
 
 def test_an_exploding_loss_is_a_divergence_and_too_many_stop_the_fit():
@@ -192,7 +215,7 @@ def test_an_exploding_loss_is_a_divergence_and_too_many_stop_the_fit():
     with pytest.raises(TrainingDiverged, match="after 2 rollback.*x0.25.*Lower lr"):
         Trainer(adversarial(), Explodes(), cfg).fit(X)
     cfg = TrainConfig(epochs=1, batch_size=10, divergence=DivergenceGuard(max_rollbacks=0))
-    with pytest.raises(TrainingDiverged, match="became nan at step 3 .* after 0 rollback"):
+    with pytest.raises(TrainingDiverged, match="became nan at step 4 .* after 0 rollback"):
         Trainer(adversarial(), NaNAt({2}), cfg).fit(X)
 
 
@@ -206,12 +229,15 @@ def test_without_a_guard_a_nan_loss_still_stops_with_the_old_advice():
         Trainer(hrwae((1, 8, 8)), LossStep(nan_loss), TrainConfig(epochs=1, batch_size=10)).fit(X)
 
 
+@pytest.mark.parametrize("interrupt, nan_after_resume", [(9, ()), (5, (6,))])
 def test_an_interrupted_hierarchical_run_with_noise_weights_and_a_rollback_resumes_bit_for_bit(
-    tmp_path,
+    tmp_path, interrupt, nan_after_resume
 ):
+    """Interrupted after the rollback (step 9), or before it in the same epoch (step 5):
+    the checkpoint then carries the epoch's start, where the resumed run rolls back to."""
     from aeclust.training import Checkpoint, TrainingInterrupted, read_state
     from aeclust.training.noise_attention import NoiseAttention
-    from test_engine import InterruptAt, weights
+    from test_engine import InterruptAt
 
     X = torch.rand(40, 1, 16, 16, generator=torch.Generator().manual_seed(1))
     guard = DivergenceGuard()
@@ -228,7 +254,70 @@ def test_an_interrupted_hierarchical_run_with_noise_weights_and_a_rollback_resum
     assert "diverged" in history[1]
     ckpt = tmp_path / "ckpt.safetensors"
     with pytest.raises(TrainingInterrupted):
-        run([InterruptAt(9), Checkpoint(ckpt)])  # in epoch 3, after the rollback
-    b, _, resumed = run([Checkpoint(ckpt)], state=read_state(ckpt), nan_at=())
+        run([InterruptAt(interrupt), Checkpoint(ckpt)])
+    state = read_state(ckpt)
+    assert ("good" in state) == (state["position"] is not None)
+    b, _, resumed = run([Checkpoint(ckpt)], state=state, nan_at=nan_after_resume)
     assert torch.equal(weights(b), weights(a))
     assert [h["loss"] for h in resumed] == [h["loss"] for h in history]
+
+
+class ShiftedCodes(torch.nn.Module):
+    """A stand-in generator whose codes are N(3, 0.1²), far from the prior N(0, I)."""
+
+    def latents(self, x):
+        return [3 + 0.1 * torch.randn(len(x), 3)], []
+
+
+def test_the_discriminator_sees_where_the_codes_sit_and_how_wide_they_spread():
+    torch.manual_seed(0)
+    model = AdversarialAE(ShiftedCodes(), [LatentDiscriminator(LatentDiscriminatorConfig(3))])
+    opt = torch.optim.Adam(model.discriminators.parameters(), lr=1e-3)
+    from aeclust.losses import relativistic_d_loss
+
+    for _ in range(60):
+        _, (real,), (fake,) = model(torch.zeros(64, 1), part="discriminator")
+        loss = relativistic_d_loss(real, fake)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert loss < 0.05  # one batch of both: batch norm keeps the difference in mean and scale
+
+
+def test_each_update_changes_only_its_own_networks():
+    X, index = torch.rand(16, 1, 16, 16), torch.arange(16)
+    model = adversarial((1, 16, 16), L=2).train()
+    seen = []
+
+    class Watch(AdversarialStep):
+        def _discriminator_loss(self, trainer, batch):  # right after the generator's update
+            seen.append([p.grad for p in model.discriminators.parameters()])
+            return super()._discriminator_loss(trainer, batch)
+
+    trainer = Trainer(model, Watch(loss="mse"), TrainConfig(epochs=0, batch_size=16))
+    step = trainer.step
+    step.configure(model, trainer.config)
+    step(trainer, Batch(X, index))
+    assert all(g is None for g in seen[0])  # the generator's backward left them alone
+    gen = {k: v.clone() for k, v in model.generator.state_dict().items()}
+    dis = {k: v.clone() for k, v in model.discriminators.state_dict().items()}
+    d_loss = step._discriminator_loss(trainer, Batch(X, index))
+    step.optimizers["discriminator"].zero_grad()
+    d_loss.backward()
+    step.optimizers["discriminator"].step()
+    # the generator's weights and batch-norm statistics are as they were
+    assert all(torch.equal(v, model.generator.state_dict()[k]) for k, v in gen.items())
+    assert any(not torch.equal(v, model.discriminators.state_dict()[k]) for k, v in dis.items())
+
+
+def test_per_sample_weights_scale_each_images_reconstruction():
+    X = torch.rand(8, 1, 8, 8)
+    model = adversarial().eval()
+    trainer = Trainer(model, AdversarialStep(loss="mse"), TrainConfig(epochs=0, batch_size=8))
+    trainer.step.configure(model, trainer.config)
+    plain = trainer.step._generator_losses(trainer, Batch(X, torch.arange(8)), 1.0)
+    weight = torch.tensor([1.0, 2, 1, 1, 1, 1, 1, 3])
+    weighted = trainer.step._generator_losses(trainer, Batch(X, torch.arange(8), weight), 1.0)
+    per_image = per_sample("mse", model.generator(X).output, X)
+    assert torch.isclose(weighted["reconstruction"], (per_image * weight).mean())
+    assert torch.isclose(plain["reconstruction"], per_image.mean())

@@ -207,7 +207,8 @@ def _run_in(stage: Path, config: RunConfig, data: ImageSet, k: int, progress, re
         metrics["groups"] = group_scores(data.y, est.group_labels_, est.group_silhouette_)
         metrics["rollbacks"] = est.rollbacks_
         metrics["divergences"] = [
-            {"epoch": h["epoch"], "reason": h["diverged"], "lr_scale": h["lr_scale"]}
+            {"epoch": h["epoch"], "rollbacks": h["rollbacks"], "reasons": h["diverged"],
+             "lr_scale": h["lr_scale"]}
             for h in est.history_ if "diverged" in h
         ]  # fmt: skip
     est.set_params(checkpoint=None)  # the staging path dies; a refit writes nowhere

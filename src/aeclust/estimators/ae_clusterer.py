@@ -173,6 +173,7 @@ class AEClusterer(DeepClusterer):
         reducer, clusterer = self._clustering_box(len(X), seed)
         self.device_ = resolve_device(self.device)
         self._build_networks(seed)
+        self._check_settings(X)
 
         t_compile = time.perf_counter()
         if reducer is not None and self.epochs > 0 and distributed.is_main():  # not beside training
@@ -219,6 +220,10 @@ class AEClusterer(DeepClusterer):
         """Fit ``reducer`` (if any) and ``clusterer`` on the codes Z; returns both."""
         clusterer.fit(reducer.fit_transform(Z) if reducer is not None else Z)
         return reducer, clusterer
+
+    def _check_settings(self, X) -> None:
+        """Refuse settings that cannot work with ``X`` before anything is compiled or
+        trained (subclasses with more settings check them here)."""
 
     def _build_networks(self, seed: int) -> None:
         self.autoencoder_name_ = self.autoencoder

@@ -96,7 +96,22 @@ class GenerativeClusterer(AEClusterer):
         self.autoencoder_name_ = "hrwae"
         self.autoencoder_ = build_autoencoder("hrwae", self.image_shape_, self.latent_dim, **params)
 
-    def _check_common(self, X) -> None:
+    def _check_settings(self, X) -> None:
+        """Everything that can be known before training (the reducer's compilation, the
+        first epoch): the pixel range for BCE, the group to cluster, the numbers."""
+        for name in ("beta", "alpha", "noise_attention", "layer_matching"):
+            value = getattr(self, name, 0.0)
+            if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+                raise ConfigError(f"{name} must be a number >= 0; got {value!r}.")
+        d = self.hdbscan_denominator
+        if isinstance(d, bool) or not isinstance(d, int) or d < 1:
+            raise ConfigError(f"hdbscan_denominator must be a positive integer; got {d!r}.")
+        every = self.noise_every
+        if self.noise_attention and (every is None or not 1 <= every < max(self.epochs, 2)):
+            raise ConfigError(
+                f"noise_attention needs noise_every (epochs between noise tests) from 1 to "
+                f"epochs - 1 = {self.epochs - 1}; got {self.noise_every!r}."
+            )
         if self.loss == "bce":
             lo, hi = value_range(X)
             if lo < 0 or hi > 1:
@@ -104,6 +119,12 @@ class GenerativeClusterer(AEClusterer):
                     f"loss='bce' needs pixel values in [0, 1]; these range from {lo:.3g} to "
                     f"{hi:.3g}. Scale the images (e.g. X / 255) or use loss='mse'."
                 )
+        try:
+            DivergenceGuard(self.max_rollbacks)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(
+                f"max_rollbacks must be an integer >= 0; got {self.max_rollbacks!r}."
+            ) from exc
         groups = self.autoencoder_.config.latent_groups
         if not 0 <= self.cluster_group < groups:
             raise ConfigError(
@@ -135,8 +156,12 @@ class GenerativeClusterer(AEClusterer):
         Zr = reducer.fit_transform(Z) if reducer is not None else Z
         if self.n_clusters is None and clusterer.needs_n_clusters:
             k = self._hdbscan(Zr).n_clusters_
-            if k < 1:
-                raise DataError("HDBSCAN found no cluster to take K from; give n_clusters.")
+            if k < 2:
+                raise DataError(
+                    f"HDBSCAN found {k} cluster(s) to take K from (min_cluster_size = N / "
+                    f"{self.hdbscan_denominator}); give n_clusters, or a larger "
+                    "hdbscan_denominator for smaller clusters."
+                )
             clusterer = build_clusterer(self.clusterer, k, clusterer.random_state,
                                         **(self.clusterer_params or {}))  # fmt: skip
         clusterer.fit(Zr)
@@ -158,8 +183,6 @@ class GenerativeClusterer(AEClusterer):
     def _callbacks(self, X, seed: int) -> list:
         if not self.noise_attention:
             return []
-        if self.noise_every is None:
-            raise ConfigError("noise_attention needs noise_every (epochs between noise tests).")
         return [NoiseAttention(self.noise_every, self.noise_attention, self._find_noise(X, seed))]
 
     def fit(self, X, y=None, resume=None):
@@ -220,7 +243,7 @@ class GenerativeClusterer(AEClusterer):
     def interpolate(self, a, b, steps: int = 8) -> np.ndarray:
         """Images decoded along the straight line between the top codes of images ``a`` and
         ``b`` (C, H, W), lower groups at their prior means: (steps, C, H, W)."""
-        z = self.transform(np.stack([a, b]))
+        z = self._encode_group(self._check_input(np.stack([a, b])), 0)
         t = np.linspace(0, 1, steps, dtype=np.float32)[:, None]
         line = torch.as_tensor((1 - t) * z[0] + t * z[1])
         return apply_batched(lambda m, h: to_image(m.decode(h), self.loss),
@@ -338,13 +361,21 @@ class WAEGAN(GenerativeClusterer):
             for _ in range(self.autoencoder_.config.latent_groups)
         ]
 
-    def _train_autoencoder(self, X, seed, ckpts, epochs=None):
-        self._check_common(X)
+    def _check_settings(self, X) -> None:
+        super()._check_settings(X)
+        self._step(len(X))  # the step checks its own settings
+        decay = self.group_decay
+        if isinstance(decay, bool) or not isinstance(decay, int | float) or not 0 < decay <= 1:
+            raise ConfigError(f"group_decay must be in (0, 1]; got {decay!r}.")
+        if self.first_updates is not None and not self.first_epochs:
+            raise ConfigError("first_updates applies for first_epochs epochs; set first_epochs.")
+
+    def _step(self, n_samples: int) -> AdversarialStep:
         try:
-            step = AdversarialStep(
+            return AdversarialStep(
                 loss=self.loss,
                 alpha=self.alpha,
-                warmup_steps=round(self.alpha_warmup * _steps_per_epoch(self, len(X))),
+                warmup_steps=round(self.alpha_warmup * _steps_per_epoch(self, n_samples)),
                 layer_matching=self.layer_matching,
                 updates=tuple(self.updates),
                 first_updates=None if self.first_updates is None else tuple(self.first_updates),
@@ -352,13 +383,16 @@ class WAEGAN(GenerativeClusterer):
                 group_decay=self.group_decay,
                 discriminator_lr=self.discriminator_lr,
             )
-        except ValueError as exc:
-            raise ConfigError(str(exc)) from exc
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"{type(self).__name__}: {exc}") from exc
+
+    def _train_autoencoder(self, X, seed, ckpts, epochs=None):
+        step = self._step(len(X))
         model = AdversarialAE(self.autoencoder_, self.discriminators_)
         callbacks = self._callbacks(X, seed)
         cfg = self._config(seed)
         history = fit_phase(self, model, step, cfg, X, ckpts, "autoencoder", callbacks)
-        self.rollbacks_ = sum("diverged" in h for h in history)
+        self.rollbacks_ = sum(h.get("rollbacks", 0) for h in history)
         return history
 
     def _named_modules(self):
@@ -396,7 +430,6 @@ class BetaVAE(GenerativeClusterer):
     __init__ = init_with(WAEGAN.__init__, drop=ADVERSARIAL, beta=30.0)
 
     def _train_autoencoder(self, X, seed, ckpts, epochs=None):
-        self._check_common(X)
         loss, beta = self.loss, float(self.beta)
 
         def loss_fn(model, batch):
@@ -409,7 +442,7 @@ class BetaVAE(GenerativeClusterer):
         step, callbacks = LossStep(loss_fn), self._callbacks(X, seed)
         model, cfg = self.autoencoder_, self._config(seed)
         history = fit_phase(self, model, step, cfg, X, ckpts, "autoencoder", callbacks)
-        self.rollbacks_ = sum("diverged" in h for h in history)
+        self.rollbacks_ = sum(h.get("rollbacks", 0) for h in history)
         return history
 
     def _named_modules(self):

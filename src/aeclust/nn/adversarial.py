@@ -10,11 +10,19 @@ of the encoder's codes ("fake"):
 
 - ``part="generator"``: everything with gradients, for the autoencoder's update;
 - ``part="discriminator"``: the codes and prior samples computed without gradients, so that
-  only the discriminators learn from it, and without decoding any image.
+  only the discriminators learn from it, and without decoding any image; the generator's
+  batch-normalisation statistics are left as they are (momentum 0 for that pass), so that
+  m discriminator updates do not weigh each batch m + 1 times in them.
+
+Each discriminator scores the prior samples and the codes in one batch (concatenated):
+with batch normalisation in the discriminator (thesis, section 3.1.4), two separate
+batches would each be normalised by their own mean and scale, and a discriminator could
+then not see that the codes sit elsewhere or spread wider than the prior.
 """
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from typing import NamedTuple
 
 import torch
@@ -35,6 +43,23 @@ def prior_samples(codes: list[Tensor], priors: list[tuple[Tensor, Tensor]]) -> l
     return reals
 
 
+@contextmanager
+def frozen_batch_norm(module: nn.Module):
+    """Batch-norm layers of ``module`` normalise with the batch's statistics (in training
+    mode) but leave their running statistics unchanged."""
+    layers = [m for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    saved = [(m.momentum, m.num_batches_tracked.clone()) for m in layers if m.track_running_stats]
+    tracked = [m for m in layers if m.track_running_stats]
+    for m in tracked:
+        m.momentum = 0.0
+    try:
+        yield
+    finally:
+        for m, (momentum, count) in zip(tracked, saved, strict=True):
+            m.momentum = momentum
+            m.num_batches_tracked.copy_(count)
+
+
 class AdversarialAE(nn.Module):
     unused_parameters = True  # each part uses only some parameters (for DDP)
 
@@ -49,11 +74,16 @@ class AdversarialAE(nn.Module):
             codes, priors = out.codes, out.priors
         elif part == "discriminator":
             out = None
-            with torch.no_grad():
+            with torch.no_grad(), frozen_batch_norm(self.generator):
                 codes, priors = self.generator.latents(x)
         else:
             raise ValueError(f"part must be 'generator' or 'discriminator'; got {part!r}")
         reals = prior_samples(codes, priors)
-        d_real = [d(r) for d, r in zip(self.discriminators, reals, strict=True)]
-        d_fake = [d(z) for d, z in zip(self.discriminators, codes, strict=True)]
+        d_real, d_fake = [], []
+        for d, real, fake in zip(self.discriminators, reals, codes, strict=True):
+            # one batch of both: batch normalisation of separate batches would take each
+            # set's own mean and scale away, and with them what tells the two apart
+            scores = d(torch.cat([real, fake]))
+            d_real.append(scores[: len(real)])
+            d_fake.append(scores[len(real) :])
         return AdversarialPass(out, d_real, d_fake)

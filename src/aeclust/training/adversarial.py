@@ -14,6 +14,10 @@ same batch. The autoencoder minimises eq. 3.9,
 - α_t = α · min(1, (t + 1) / ``warmup_steps``): the warm-up of section 4.3.3, rising at
   every step t (``trainer.global_step``) from about 0 to α.
 
+The discriminators score prior samples and codes in one batch
+(:class:`~aeclust.nn.adversarial.AdversarialAE`); their parameters take no gradient in the
+autoencoder's updates, and the autoencoder's batch-norm statistics do not move in theirs.
+
 The discriminators minimise eq. 3.5 with the same group weights. ``updates=(n, m)``;
 ``first_updates=(n1, m1)`` for the first ``first_epochs`` epochs gives the two-phase
 schedule of section 4.3.2 (e.g. m1 > n1 so the discriminators learn first). The
@@ -110,11 +114,18 @@ class AdversarialStep(Step):
         n, m = self.updates_at(trainer.epoch)
         alpha = self.alpha_at(trainer.global_step)
         gen, dis = self.optimizers["autoencoder"], self.optimizers["discriminator"]
-        for _ in range(n):
-            logs = self._generator_losses(trainer, batch, alpha)
-            gen.zero_grad(set_to_none=True)
-            logs["loss"].backward()
-            gen.step()
+        d_params = [p for g in dis.param_groups for p in g["params"]]
+        for p in d_params:  # the generator's updates need no gradients of the discriminators
+            p.requires_grad_(False)
+        try:
+            for _ in range(n):
+                logs = self._generator_losses(trainer, batch, alpha)
+                gen.zero_grad(set_to_none=True)
+                logs["loss"].backward()
+                gen.step()
+        finally:
+            for p in d_params:
+                p.requires_grad_(True)
         for _ in range(m):
             d_loss = self._discriminator_loss(trainer, batch)
             dis.zero_grad(set_to_none=True)
@@ -124,5 +135,6 @@ class AdversarialStep(Step):
 
     @torch.no_grad()
     def evaluate(self, trainer: Trainer, batch: Batch) -> dict:
-        logs = self._generator_losses(trainer, batch, self.alpha)
+        """The losses at the α of the last step, comparable with the training losses."""
+        logs = self._generator_losses(trainer, batch, self.alpha_at(trainer.global_step - 1))
         return {**logs, "discriminator": self._discriminator_loss(trainer, batch)}

@@ -2,15 +2,18 @@
 learning rate (adversarial training can blow up; Morais' thesis, section 4.3).
 
 The :class:`~aeclust.training.trainer.Trainer` checks every step's logged values. A step
-*diverged* when any value is not finite, or when its ``"loss"`` is more than ``factor``
-times the mean loss of the last completed epoch (in absolute value; from the second epoch
-on, so that a first epoch's falling loss is no reference). The trainer then goes back to
+*diverged* when any value is not finite, or when its ``"loss"`` or another logged term
+(an adversarial or a discriminator loss) is more than ``factor`` times that term's mean
+over the last completed epoch (in absolute value; from the second epoch on, so that a
+first epoch's falling loss is no reference). The trainer then goes back to
 the state it had at the end of the last completed epoch (the state the checkpoint on disk
 holds, kept in memory too), multiplies every optimizer's learning rate by ``lr_factor``,
-and trains on; the epoch that follows records ``"diverged"`` (the reason) and
-``"lr_scale"`` in the history. Restoring the RNGs replays the same batches, so the run
-stays reproducible. After ``max_rollbacks`` rollbacks the next divergence ends the fit
-with :class:`TrainingDiverged`. With ``max_rollbacks = 0`` the first one does.
+and trains on; the epoch that follows records ``"diverged"`` (the reasons),
+``"rollbacks"`` (how many) and ``"lr_scale"`` in the history. Restoring the RNGs replays
+the same batches, so the run stays reproducible; a mid-epoch checkpoint carries the state
+it would roll back to, so a resumed run does too. After ``max_rollbacks`` rollbacks the
+next divergence ends the fit with :class:`TrainingDiverged`; with ``max_rollbacks = 0``
+the first one does.
 """
 
 from __future__ import annotations
@@ -43,17 +46,23 @@ class DivergenceGuard:
             raise ValueError(f"need max_rollbacks >= 0, 0 < lr_factor < 1, factor > 1; {self}")
 
 
-def check_step(values: dict, history: list[dict], guard: DivergenceGuard | None, where: str):
-    """Raise :class:`Diverged` when the step's ``values`` diverged (see the module)."""
+def check_step(values: dict, history: list[dict], guard: DivergenceGuard, where: str):
+    """Raise :class:`Diverged` when the step's ``values`` diverged (see the module): any
+    value not finite, or any term (the loss, and each term a step logs beside it, such as
+    an adversarial or a discriminator loss) more than ``guard.factor`` times its mean over
+    the last completed epoch."""
     for key, v in values.items():
         if not math.isfinite(v):
             raise Diverged(f"{key} became {v} {where}")
-    if guard is not None and history and "loss" in history[-1]:
-        reference = abs(history[-1]["loss"])
-        if reference > 0 and abs(values["loss"]) > guard.factor * reference:
+    last = history[-1] if history else {}
+    for key, v in values.items():
+        reference = last.get(key)
+        if not isinstance(reference, float | int) or abs(reference) < 1e-12:
+            continue
+        if abs(v) > guard.factor * abs(reference):
             raise Diverged(
-                f"the loss jumped to {values['loss']:.4g} {where}, more than "
-                f"{guard.factor:g} x the last epoch's mean ({reference:.4g})"
+                f"{key} jumped to {v:.4g} {where}, more than {guard.factor:g} x the last "
+                f"epoch's mean ({reference:.4g})"
             )
 
 

@@ -115,7 +115,8 @@ class Trainer:
         self.epoch = self.global_step = 0
         self.position: dict | None = None  # where an interrupted epoch stopped
         self.rollbacks, self.lr_scale = 0, 1.0  # divergences rolled back; lr x lr_scale
-        self.diverged: str | None = None  # the reason of a rollback, for the next epoch's log
+        self.diverged: list[str] | None = None  # reasons of rollbacks, for the next epoch's log
+        self.good: dict | None = None  # the state after the last completed epoch (rollback)
 
     def fit(self, X: np.ndarray | Tensor, state: dict | None = None) -> list[dict]:
         cfg = self.config
@@ -161,7 +162,9 @@ class Trainer:
                 find_unused_parameters=getattr(self.module, "unused_parameters", False),
             )
         self._call("on_train_start")
-        self.good = snapshot(self.state_dict()) if cfg.divergence else None
+        self.good = None
+        if cfg.divergence:  # a mid-epoch checkpoint carries its epoch's start
+            self.good = (state or {}).get("good") or snapshot(self.state_dict())
         with self._sigint_at_batch_end():
             while not self.stop and (self.position is not None or self.epoch < cfg.epochs):
                 try:
@@ -184,8 +187,9 @@ class Trainer:
         if n_val:
             logs["val_loss"] = self.evaluate(self.val_index)
         logs = {"epoch": epoch, **logs, "lr": self.step.lr()}
-        if self.diverged is not None:
-            logs.update(diverged=self.diverged, lr_scale=self.lr_scale)
+        if self.diverged:
+            logs.update(diverged="; ".join(self.diverged), rollbacks=len(self.diverged),
+                        lr_scale=self.lr_scale)  # fmt: skip
             self.diverged = None
         self.step.end_epoch()
         logs["seconds"] = time.perf_counter() - start
@@ -233,13 +237,14 @@ class Trainer:
             if self.processes > 1:
                 values, size, stop = self._reduce(values, size, stop)
             self.global_step += 1
-            if not math.isfinite(values["loss"]) and not self.config.divergence:
+            if self.config.divergence:
+                where = f"at step {self.global_step} (epoch {self.epoch})"
+                check_step(values, self.history, self.config.divergence, where)
+            elif not math.isfinite(values["loss"]):
                 raise FloatingPointError(
                     f"The loss became {values['loss']} in epoch {self.epoch}; lower the "
                     "learning rate (lr) or check the input scale."
                 )
-            where = f"at step {self.global_step} (epoch {self.epoch})"
-            check_step(values, self.history, self.config.divergence, where)
             for k, v in values.items():
                 sums[k] = sums.get(k, 0.0) + v * size
             n += size
@@ -257,16 +262,17 @@ class Trainer:
         (:mod:`aeclust.training.divergence`); :class:`TrainingDiverged` when the guard has
         no rollback left."""
         guard = self.config.divergence
-        if guard is None or self.rollbacks >= guard.max_rollbacks:
+        if self.rollbacks >= guard.max_rollbacks:
             raise TrainingDiverged(
                 f"Training diverged: {reason}, after {self.rollbacks} rollback(s) to a lower "
                 f"learning rate (now x{self.lr_scale:g}). Lower lr, the adversarial weight or "
                 "the number of latent groups, or check the input scale."
             )
         rollbacks, lr_scale = self.rollbacks + 1, self.lr_scale * guard.lr_factor
+        reasons = [*(self.diverged or []), reason]  # several in one epoch: all are logged
         self.load_state_dict(snapshot(self.good))
         scale_lr(self.step.optimizers.values(), lr_scale / self.lr_scale)
-        self.rollbacks, self.lr_scale, self.diverged = rollbacks, lr_scale, reason
+        self.rollbacks, self.lr_scale, self.diverged = rollbacks, lr_scale, reasons
         log.warning("%s: rolled back to epoch %d, learning rate x%g (rollback %d of %d)",
                     reason, self.epoch, lr_scale, rollbacks, guard.max_rollbacks)  # fmt: skip
 
@@ -325,6 +331,8 @@ class Trainer:
         }
         if self.device.type == "cuda":
             state["cuda_rng"] = torch.cuda.get_rng_state(self.device)
+        if self.position is not None and self.good is not None:
+            state["good"] = self.good  # mid-epoch: where a divergence would roll back to
         if self.processes > 1:  # each rank's own random streams, collected on every rank
             own = {
                 "torch_rng": torch.get_rng_state(),
