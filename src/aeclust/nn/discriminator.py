@@ -2,9 +2,11 @@
 al. 2017; the HRWAE-GAN of Morais' thesis, one per latent group).
 
 It scores a code (B, d) with one real number per sample (B,): how realistic it looks as a
-sample of the prior. As the thesis does (section 3.1.4, after Radford et al. 2015), the
-hidden layers use batch normalisation; LeakyReLU keeps gradients flowing to the encoder
-where ReLU would cut them. The score is linear: the relativistic losses
+sample of the prior. The hidden layers may use batch normalisation, as the thesis does
+(section 3.1.4, after Radford et al. 2015); the estimators leave it off by default, because
+an encoder can game a batch-normalised judge of codes through the batch statistics (see
+:mod:`aeclust.nn.adversarial`). LeakyReLU keeps gradients flowing to the encoder where
+ReLU would cut them. The score is linear: the relativistic losses
 (:mod:`aeclust.losses.relativistic`) take differences of scores and apply the sigmoid.
 """
 
