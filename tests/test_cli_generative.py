@@ -68,3 +68,16 @@ def test_bad_settings_fail_before_training_and_leave_nothing(tmp_path, capsys, a
     assert main([*FAST, *args, "--out", str(out)]) == 2
     assert message in capsys.readouterr().err
     assert not out.exists() and not (tmp_path / ".run.partial").exists()
+
+
+def test_k_auto_takes_the_number_of_clusters_from_hdbscan(tmp_path, capsys):
+    out = tmp_path / "auto"
+    assert main([*FAST, "--model", "wae-gan", "--k", "auto", "--out", str(out)]) == 0
+    config = yaml.safe_load((out / "config.yaml").read_text())
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert config["k"] == "auto" and metrics["n_clusters"] >= 2
+    assert main([*FAST, "--model", "mlp", "--k", "auto", "--out", str(tmp_path / "m")]) == 2
+    assert "k=auto takes K from HDBSCAN" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_:
+        main([*FAST, "--model", "wae-gan", "--k", "five", "--out", str(tmp_path / "f")])
+    assert exit_.value.code == 2 and "must be a whole number or auto" in capsys.readouterr().err

@@ -56,6 +56,16 @@ def add_output_arguments(p: argparse.ArgumentParser, out_help: str) -> None:
     p.add_argument("--overwrite", action="store_true", default=A, help=OVERWRITE_HELP)
 
 
+def k_value(text: str) -> int | str:
+    """``--k``: a whole number, or "auto"."""
+    if text == "auto":
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number or auto; got {text!r}") from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="aeclust", description="Cluster images with deep autoencoders."
@@ -114,7 +124,9 @@ def build_parser() -> argparse.ArgumentParser:
         default=A,
         help="kmeans, minibatch-kmeans, gmm (default), agglomerative, hdbscan",
     )
-    r.add_argument("--k", type=int, default=A, help="number of clusters (default: classes or 10)")
+    r.add_argument("--k", type=k_value, default=A, metavar="K",
+                   help="number of clusters (default: classes or 10); auto: K from HDBSCAN "
+                   "(generative models)")  # fmt: skip
     r.add_argument("--reducer", default=A, help="umap (default) or none")
     r.add_argument(
         "--no-compare",

@@ -46,7 +46,9 @@ class RunConfig:
     encoder_weights: str | None = None  # a local state dict for the encoder (e.g. alexnet)
     # clustering
     clusterer: str = "gmm"  # kmeans | minibatch-kmeans | gmm | agglomerative | hdbscan
-    k: int | None = None  # number of clusters; None = number of classes if labelled, else 10
+    # number of clusters; None = number of classes if labelled, else 10; "auto" = the number
+    # HDBSCAN finds (generative models, Morais section 4.4)
+    k: int | str | None = None
     reducer: str | None = "umap"  # umap | none
     autoencoder_params: dict = field(default_factory=dict)
     model_params: dict = field(default_factory=dict)  # of a joint method, e.g. {lam: 0.2}

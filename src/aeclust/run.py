@@ -75,7 +75,7 @@ def make_estimator(config: RunConfig, n_clusters: int, **kwargs):
                  [*sorted(AUTOENCODERS), *sorted(METHODS), *sorted(GENERATIVE)])  # fmt: skip
     common = {k: getattr(config, k) for k in TRAINING if getattr(config, k) is not None}
     common.update(
-        n_clusters=n_clusters,
+        n_clusters=None if n_clusters == "auto" else n_clusters,
         autoencoder_params=config.autoencoder_params or None,
         optimizer_params=config.optimizer_params or None,
         device=config.device,
@@ -158,6 +158,14 @@ def run(config: RunConfig, progress: bool = True, resume: bool = False) -> tuple
     out, problem = distributed.broadcast((out, problem))
     if problem is not None:
         raise problem
+    if config.k == "auto" and config.model not in GENERATIVE:
+        raise ConfigError(
+            f"k=auto takes K from HDBSCAN, which the generative models do "
+            f"({', '.join(GENERATIVE)}); give --k a number for {config.model!r}, or "
+            "--clusterer hdbscan, which finds K itself."
+        )
+    if isinstance(config.k, str) and config.k != "auto":
+        raise ConfigError(f"k must be a whole number or auto; got {config.k!r}.")
     data = load_data(config)
     k = config.k
     if k is None:
