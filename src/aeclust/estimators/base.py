@@ -135,6 +135,17 @@ class ImageInputMixin:
         return CheckpointDir(write_to, resume, identity)
 
 
+def check_loss_range(X, loss: str) -> None:
+    """Refuse BCE for pixel values outside [0, 1], naming the range and the fix."""
+    if loss == "bce":
+        lo, hi = value_range(X)
+        if lo < 0 or hi > 1:
+            raise DataError(
+                f"loss='bce' needs pixel values in [0, 1]; these range from {lo:.3g} to "
+                f"{hi:.3g}. Scale the images (e.g. X / 255) or use loss='mse'."
+            )
+
+
 def fit_phase(
     est, model, step, config, X, ckpts: CheckpointDir, phase: str, callbacks=(), desc=None
 ):
@@ -181,13 +192,7 @@ class DeepClusterer(ImageInputMixin, ModelFileMixin, ClusterMixin, TransformerMi
         """Train ``self.autoencoder_`` on reconstruction alone (the phase "autoencoder");
         returns the history."""
         loss = reconstruction_loss(self.loss)
-        if self.loss == "bce":
-            lo, hi = value_range(X)
-            if lo < 0 or hi > 1:
-                raise DataError(
-                    f"loss='bce' needs pixel values in [0, 1]; these range from {lo:.3g} to "
-                    f"{hi:.3g}. Scale the images (e.g. X / 255) or use loss='mse'."
-                )
+        check_loss_range(X, self.loss)
 
         def loss_fn(model, batch):
             return loss(model(batch.x).output, batch.x)

@@ -20,7 +20,6 @@ import torch
 from sklearn.utils.validation import check_is_fitted
 
 from ..cluster import build_clusterer, build_reducer
-from ..data.mapped import value_range
 from ..errors import ConfigError, DataError
 from ..losses import gaussian_kl, per_sample, to_image
 from ..metrics import silhouette
@@ -31,7 +30,7 @@ from ..training.adversarial import AdversarialStep
 from ..training.noise_attention import NoiseAttention
 from ..training.trainer import batch_bounds
 from .ae_clusterer import AEClusterer
-from .base import fit_phase
+from .base import check_loss_range, fit_phase
 from .dec import init_with
 
 GENERATIVE_PARAMS = """
@@ -112,13 +111,7 @@ class GenerativeClusterer(AEClusterer):
                 f"noise_attention needs noise_every (epochs between noise tests) from 1 to "
                 f"epochs - 1 = {self.epochs - 1}; got {self.noise_every!r}."
             )
-        if self.loss == "bce":
-            lo, hi = value_range(X)
-            if lo < 0 or hi > 1:
-                raise DataError(
-                    f"loss='bce' needs pixel values in [0, 1]; these range from {lo:.3g} to "
-                    f"{hi:.3g}. Scale the images (e.g. X / 255) or use loss='mse'."
-                )
+        check_loss_range(X, self.loss)
         try:
             DivergenceGuard(self.max_rollbacks)
         except (TypeError, ValueError) as exc:
