@@ -13,7 +13,7 @@ from aeclust.errors import ConfigError
 from aeclust.losses import gaussian_kl, layer_matching_loss, per_sample
 from aeclust.nn import LatentDiscriminator, LatentDiscriminatorConfig, build_autoencoder
 from aeclust.nn.adversarial import AdversarialAE
-from aeclust.nn.hrwae import depth
+from aeclust.nn.hrwae import LOG_SIGMA_BOUND, depth, soft_clamp
 from aeclust.training import (
     Callback,
     DivergenceGuard,
@@ -64,6 +64,21 @@ def test_depth_ends_at_2x2_also_when_the_size_is_not_a_power_of_two():
         hrwae((1, 8, 8), L=3)
     with pytest.raises(ConfigError, match="one latent group"):
         hrwae((1, 16, 16), L=2, variational=True)
+
+
+def test_the_prior_cells_spread_stays_bounded_when_their_weights_blow_up():
+    model = hrwae((1, 16, 16), L=2).eval()
+    with torch.no_grad():
+        for p in model.prior.parameters():
+            p.mul_(1e4)  # what a diverging update does to an unbounded log sigma
+    _, priors = model.latents(torch.rand(4, 1, 16, 16))
+    log_sigma = priors[0][1]
+    assert log_sigma.abs().max() > 2.9 and log_sigma.abs().max() <= LOG_SIGMA_BOUND
+    samples = model.generate(8)
+    assert torch.isfinite(samples).all()
+    # near 0 the bound is the identity, so small spreads learn as before
+    assert torch.allclose(soft_clamp(torch.tensor([0.01, -0.2]), 3.0), torch.tensor([0.01, -0.2]),
+                          atol=1e-3)  # fmt: skip
 
 
 def test_non_reducing_layers_are_added_per_cell():
