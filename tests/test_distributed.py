@@ -37,6 +37,19 @@ def test_ranks_train_disjoint_parts_of_every_batch_and_only_rank_0_writes(tmp_pa
     assert [p.name for p in tmp_path.iterdir()] == ["ckpt-rank0.safetensors"]
 
 
+def test_adversarial_training_keeps_the_ranks_equal_but_draws_each_ranks_own_prior_samples(
+    tmp_path,
+):
+    result = torchrun(str(HELPERS / "ddp_adversarial.py"), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    r0, r1 = json.loads(result.stdout.strip().splitlines()[-1])["ranks"]
+    assert r0["weights"] == r1["weights"]  # both optimizers' updates are synchronised
+    assert r0["history"] == r1["history"]
+    assert len(r0["first_prior_samples"]) == 2  # z_0 and the second group's prior
+    for g0, g1 in zip(r0["first_prior_samples"], r1["first_prior_samples"], strict=True):
+        assert g0 != g1  # not one batch-share of noise repeated on every rank
+
+
 @pytest.fixture(scope="module")
 def digits(tmp_path_factory):
     d = load_digits()

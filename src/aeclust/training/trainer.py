@@ -144,6 +144,10 @@ class Trainer:
         self.augment_generator = self.generator
         if self.processes > 1:
             self.augment_generator = torch.Generator().manual_seed(cfg.seed + 7919 * self.rank)
+            # and torch's global stream (prior samples, the beta-VAE's noise, dropout), which
+            # would otherwise draw the same numbers on every rank: the discriminators would
+            # see one batch-share of prior samples repeated once per process
+            torch.manual_seed(cfg.seed + 7919 * self.rank + 1)
         self.module.to(self.device)
         self.channels_last = cfg.precision == "bf16" and X.ndim == 4
         if self.channels_last:  # oneDNN's fast bf16 convolutions want NHWC
