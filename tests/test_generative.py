@@ -43,6 +43,29 @@ def test_defaults_follow_the_thesis():
     assert [auto_neighbours(n) for n in (300, 5000, 70000, 10)] == [5, 16, 100, 5]
 
 
+def test_the_adversarial_models_default_to_adams_beta1_of_one_half_unless_told(monkeypatch):
+    import aeclust.training.adversarial as adv
+
+    seen, build = [], adv.optimizer_from_config
+    monkeypatch.setattr(adv, "optimizer_from_config",
+                        lambda params, cfg: seen.append(cfg) or build(params, cfg))  # fmt: skip
+    X = np.random.default_rng(0).random((40, 1, 8, 8), dtype=np.float32)
+    tiny = dict(epochs=1, batch_size=20, reducer=None, clusterer="kmeans", n_clusters=2,
+                autoencoder_params={"channels": 4, "max_channels": 8}, random_state=0)  # fmt: skip
+    for params, betas in [({}, (0.5, 0.999)), ({"optimizer_params": {"betas": [0.9, 0.99]}},
+                          (0.9, 0.99)), ({"optimizer": "rmsprop"}, None)]:  # fmt: skip
+        seen.clear()
+        est = WAEGAN(**tiny, **params).fit(X)
+        given = [(c.optimizer_params or {}).get("betas") for c in seen]
+        assert [b and tuple(b) for b in given] == [betas, betas]  # autoencoder, discriminator
+        assert est.get_params()["optimizer_params"] == params.get("optimizer_params")
+        assert [g["betas"] for g in build(torch.nn.Linear(1, 1).parameters(), seen[0])
+                .param_groups if "betas" in g] == ([betas] if betas else [])  # fmt: skip
+    assert WAEGAN().updates == (1, 1)
+    vae = BetaVAE(**tiny).fit(X)
+    assert vae._config(0).optimizer_params is None  # no adversarial game: Adam's defaults
+
+
 def test_every_group_is_clustered_and_the_same_seed_gives_the_same_result(digits_small):
     X, y = digits_small
     fit = lambda: HRWAEGAN(**FAST, n_clusters=10, random_state=0, layer_matching=0.5).fit(X)  # noqa: E731
