@@ -23,6 +23,7 @@ from aeclust.training import (
     TrainingDiverged,
 )
 from aeclust.training.adversarial import AdversarialStep
+from aeclust.training.divergence import Diverged, check_epoch
 from aeclust.training.trainer import Batch
 from test_engine import weights
 
@@ -232,6 +233,30 @@ def test_an_exploding_loss_is_a_divergence_and_too_many_stop_the_fit():
     cfg = TrainConfig(epochs=1, batch_size=10, divergence=DivergenceGuard(max_rollbacks=0))
     with pytest.raises(TrainingDiverged, match="became nan at step 4 .* after 0 rollback"):
         Trainer(adversarial(), NaNAt({2}), cfg).fit(X)
+
+
+def test_an_epoch_whose_discriminator_loss_jumps_is_rolled_back_though_no_step_exploded():
+    X = torch.rand(40, 1, 8, 8)
+
+    class Oscillates(AdversarialStep):  # epoch 2 goes wrong once, at the first learning rate
+        def __call__(self, trainer, batch):
+            logs = super().__call__(trainer, batch)
+            if trainer.epoch == 2 and not trainer.rollbacks:
+                logs["discriminator"] = logs["discriminator"] * 20  # 20x: a step allows 1000x
+            return logs
+
+    cfg = TrainConfig(epochs=3, batch_size=10, divergence=DivergenceGuard())
+    trainer = Trainer(adversarial(), Oscillates(), cfg)
+    history = trainer.fit(X)
+    assert [h["epoch"] for h in history] == [1, 2, 3] and trainer.rollbacks == 1
+    assert "discriminator's mean over epoch 2 jumped to" in history[1]["diverged"]
+    assert history[1]["lr_scale"] == 0.5 and "diverged" not in history[2]
+    guard, last = DivergenceGuard(), [{"discriminator": 0.5, "loss": 1.0}]
+    check_epoch({"discriminator": 2.4, "loss": 100.0}, last, guard, 2)  # 4.8x; loss: no term
+    check_epoch({"discriminator": 1.9}, [{"discriminator": 0.01}], guard, 2)  # below the floor
+    check_epoch({"discriminator": 9.0}, [], guard, 1)  # no epoch before
+    with pytest.raises(Diverged, match="more than 5 x the epoch before"):
+        check_epoch({"discriminator": 2.6}, last, guard, 2)
 
 
 def test_without_a_guard_a_nan_loss_still_stops_with_the_old_advice():

@@ -26,7 +26,14 @@ from torch import Tensor, nn
 from ..errors import ConfigError
 from . import distributed
 from .config import TrainConfig, resolve_device
-from .divergence import Diverged, TrainingDiverged, check_step, scale_lr, snapshot
+from .divergence import (
+    Diverged,
+    TrainingDiverged,
+    check_epoch,
+    check_step,
+    scale_lr,
+    snapshot,
+)
 from .steps import LossStep, Step
 
 log = logging.getLogger(__name__)
@@ -186,6 +193,8 @@ class Trainer:
         self._call("on_epoch_start", epoch)
         start = time.perf_counter()
         logs = self._train_epoch()
+        if self.config.divergence:  # the means are those of all ranks: all agree
+            check_epoch(logs, self.history, self.config.divergence, epoch)
         if self.processes > 1:  # batch-norm statistics drift apart: all take rank 0's
             distributed.broadcast_buffers(self.module)
         if n_val:
