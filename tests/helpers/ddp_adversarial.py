@@ -45,3 +45,4 @@ mine = {
 everyone = distributed.gather(mine)
 if distributed.is_main():
     print(json.dumps({"world": distributed.world_size(), "ranks": everyone}))
+distributed.teardown()  # explicitly, before the interpreter shuts its threads down
