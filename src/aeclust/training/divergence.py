@@ -54,7 +54,9 @@ class DivergenceGuard:
     def __post_init__(self):
         if (self.max_rollbacks < 0 or not 0 < self.lr_factor < 1 or not self.factor > 1
                 or not self.epoch_factor > 1):  # fmt: skip
-            raise ValueError(f"need max_rollbacks >= 0, 0 < lr_factor < 1, factor > 1; {self}")
+            raise ValueError(
+                f"need max_rollbacks >= 0, 0 < lr_factor < 1, factor > 1, epoch_factor > 1; {self}"
+            )
 
 
 def check_step(values: dict, history: list[dict], guard: DivergenceGuard, where: str):
