@@ -16,7 +16,8 @@ MAP_POINTS = 10_000  # points on the 2-D latent map
 def run_figures(
     out: Path, data: ImageSet, est, Z: np.ndarray, seed: int = 0, reference=None
 ) -> None:
-    """loss.png, reconstructions.png, latent_map.png, clusters.png and confusion.png; with
+    """loss.png, reconstructions.png, latent_map.png, clusters.png, neighbours.png and
+    confusion.png; with
     ``reference`` (codes and clusters of the network trained without the clustering loss),
     also with_without_clustering_loss.png."""
     if est.history_:
@@ -36,6 +37,8 @@ def run_figures(
     plot.save_figure(
         plot.plot_cluster_montage(data.X, est.labels_, random_state=seed), out / "clusters.png"
     )
+    queries = np.random.default_rng(seed).choice(len(data), min(10, len(data)), replace=False)
+    plot.save_figure(plot.plot_neighbours(data.X, Z, np.sort(queries)), out / "neighbours.png")
     if data.y is not None:
         ax = plot.plot_confusion(data.y, est.labels_, class_names=data.class_names)
         plot.save_figure(ax, out / "confusion.png")

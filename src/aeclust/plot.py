@@ -221,6 +221,30 @@ def plot_cluster_montage(
     return ax
 
 
+def plot_neighbours(X, Z, queries, n_neighbours: int = 10, ax: Axes | None = None) -> Axes:
+    """One row per query image (first column) followed by its ``n_neighbours`` nearest
+    images in the code space ``Z`` (N, d), by Euclidean distance, nearest first (the
+    one-stage autoencoders' Fig. 6). ``X`` (N, C, H, W) in [0, 1]; ``queries`` are indices."""
+    from sklearn.neighbors import NearestNeighbors
+
+    Z = np.asarray(Z, dtype=np.float32).reshape(len(Z), -1)
+    if len(Z) != len(X):
+        raise DataError(f"X has {len(X)} images but Z has {len(Z)} codes.")
+    queries = np.asarray(queries, dtype=int)
+    k = min(n_neighbours + 1, len(Z))
+    _, found = NearestNeighbors(n_neighbors=k).fit(Z).kneighbors(Z[queries])
+    rows = []
+    for q, near in zip(queries, found, strict=True):
+        near = [i for i in near if i != q][: k - 1]
+        rows.append(_display_images(X[[q, *near]]))
+    canvas, centres = _mosaic(rows, k)
+    ax = _new_axes(ax, (0.6 * k + 1.5, 0.6 * len(rows) + 0.8))
+    _show_mosaic(ax, canvas, centres, [f"image {q}" for q in queries], LABEL_SIZE)
+    ax.set_title("Nearest neighbours in the code space (first column: the query)",
+                 fontsize=TITLE_SIZE)  # fmt: skip
+    return ax
+
+
 # ----------------------------------------------------------------------------- latent space
 
 
