@@ -13,7 +13,7 @@ FAST += ["--reducer", "none", "--seed", "0", "-q"][:-1]
 RUN_FILES = {
     "config.yaml", "metrics.json", "assignments.csv", "embeddings.npy", "model.safetensors",
     "model.json", "history.json", "loss.png", "reconstructions.png", "latent_map.png",
-    "clusters.png", "confusion.png", "report.html",
+    "clusters.png", "neighbours.png", "confusion.png", "report.html",
 }  # fmt: skip
 
 
@@ -89,7 +89,7 @@ def test_augment_option(tmp_path, capsys):
         (
             ["--model", "resnet50"],
             "choose one of alexnet, conv, conv-nopool, conv-pool, dcae, fc, hrwae, mlp, resnet, "
-            "dcae-kmeans",
+            "acrbm, ae-acrbm, dcae-kmeans",
         ),
         (["--clusterer", "dbscan"], "hdbscan"),
         (["--reducer", "tsne"], "choose one of umap, none"),

@@ -9,6 +9,8 @@
 from .data import ImageSet, list_datasets, load_dataset
 from .errors import AeclustError, ConfigError, DataError, MissingDependencyError, ModelFileError
 from .estimators import (
+    ACRBM,
+    AEACRBM,
     DCEC,
     DEC,
     HRWAEGAN,
@@ -33,6 +35,8 @@ def load(path):
 
 
 __all__ = [
+    "ACRBM",
+    "AEACRBM",
     "AEClusterer",
     "AeclustError",
     "BetaVAE",

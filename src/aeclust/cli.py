@@ -79,8 +79,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--model",
         default=A,
         help="autoencoder (conv (default), mlp, dcae, fc, conv-pool, conv-nopool, alexnet, "
-        "resnet, hrwae), joint method (dcae-kmeans, dec, idec, dcec) or generative model "
-        "(beta-vae, wae-gan, hrwae-gan)",
+        "resnet, hrwae), joint method (dcae-kmeans, dec, idec, dcec), one-stage ACRBM "
+        "(acrbm, ae-acrbm) or generative model (beta-vae, wae-gan, hrwae-gan)",
     )
     r.add_argument(
         "--param",

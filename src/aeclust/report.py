@@ -26,9 +26,10 @@ SCORES: dict[str, tuple[str, bool]] = {
     "acc": ("Accuracy (best matching)", True),
     "nmi": ("NMI", True),
     "ari": ("ARI", True),
-    "purity": ("Purity", True),
+    "purity": ("Purity (each cluster to its majority class)", True),
     "f1_macro": ("F1 (macro)", True),
     "silhouette": ("Silhouette (latent space)", False),
+    "confidence": ("Mean assignment confidence (max h, ACRBM)", False),
     "n_clusters": ("Number of clusters", False),
     "noise_fraction": ("Noise fraction", False),
 }
@@ -40,6 +41,7 @@ FIGURES: dict[str, str] = {
     "with_without_clustering_loss.png": "Codes learnt with (left) and without (right) the "
     "clustering loss, same network and seed, coloured by true label (or by cluster)",
     "clusters.png": "Examples per cluster",
+    "neighbours.png": "Nearest neighbours of ten images in the code space",
     "confusion.png": "Clusters against true labels",
     "generated.png": "Images generated from samples of the prior(s)",
     "interpolations.png": "Decoded along straight lines between the codes of two images",

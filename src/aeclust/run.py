@@ -100,6 +100,11 @@ def make_estimator(config: RunConfig, n_clusters: int, **kwargs):
                     f"{why}; drop it."
                 )
         cls = METHODS.get(config.model) or GENERATIVE[config.model]
+        accepted = cls().get_params()
+        for key in [k for k in common if k not in accepted]:  # e.g. the shallow ACRBM's loss
+            if key in TRAINING or common[key] is not None:
+                raise ConfigError(f"{key} does not apply to {config.model!r}; drop it.")
+            del common[key]
         both = sorted(set(config.model_params) & set(common))
         if both:
             raise ConfigError(
@@ -129,7 +134,7 @@ def make_estimator(config: RunConfig, n_clusters: int, **kwargs):
             **common,
         )
     for key in TRAINING:
-        setattr(config, key, getattr(est, key))
+        setattr(config, key, getattr(est, key, None))
     return est
 
 
@@ -196,7 +201,7 @@ def _run_in(stage: Path, config: RunConfig, data: ImageSet, k: int, progress, re
         write_yaml(config, stage / "config.yaml")
     est.fit(data.X, data.y, resume=checkpoints if resume and checkpoints.is_dir() else None)
     if not main:
-        if config.model in METHODS and config.compare:  # its training needs every rank
+        if has_reference(est, config):  # its training needs every rank
             fit_reference(est, data, {}, False, checkpoints / "reference")
         return {}
     t0 = time.perf_counter()
@@ -211,6 +216,8 @@ def _run_in(stage: Path, config: RunConfig, data: ImageSet, k: int, progress, re
         timings={**est.timings_, "score": time.perf_counter() - t0},
         versions=versions(),
     )
+    if getattr(est, "confidence_", None) is not None:  # the ACRBM's mean max h (Fig. 9)
+        metrics["confidence"] = est.confidence_
     if config.model in GENERATIVE:  # every latent group, in the thesis' format
         metrics["groups"] = group_scores(data.y, est.group_labels_, est.group_silhouette_)
         metrics["rollbacks"] = est.rollbacks_
@@ -221,10 +228,15 @@ def _run_in(stage: Path, config: RunConfig, data: ImageSet, k: int, progress, re
         ]  # fmt: skip
     est.set_params(checkpoint=None)  # the staging path dies; a refit writes nowhere
     reference = None
-    if config.model in METHODS and config.compare:
+    if has_reference(est, config):
         reference = fit_reference(est, data, metrics, progress, checkpoints / "reference")
     write_outputs(stage, data, est, Z, metrics, config.seed, reference)
     return metrics
+
+
+def has_reference(est, config: RunConfig) -> bool:
+    """Whether the run also trains ``est``'s network without its clustering loss."""
+    return config.model in METHODS and config.compare and hasattr(est, "without_clustering_loss")
 
 
 def check_no_killed_run(out: Path, overwrite: bool) -> None:
@@ -270,7 +282,7 @@ def fit_reference(est, data: ImageSet, metrics: dict, progress: bool, checkpoint
     Z = ref.transform(data.X)
     metrics["timings"]["reference"] = time.perf_counter() - t0
     metrics["without_clustering_loss"] = {
-        "model": f"{ref.autoencoder} + k-means, {ref.epochs} epoch{'s' * (ref.epochs != 1)} "
+        "model": f"{ref.network_label()} + k-means, {ref.epochs} epoch{'s' * (ref.epochs != 1)} "
         "of reconstruction loss",
         **evaluate(data.y, ref.labels_),
     }

@@ -1,5 +1,6 @@
 """scikit-learn estimators, one file per method family."""
 
+from .acrbm import ACRBM, AEACRBM, OneStageClusterer
 from .ae_clusterer import AEClusterer
 from .base import DeepClusterer
 from .dcae_kmeans import DCAEKMeans
@@ -9,11 +10,15 @@ from .generative import HRWAEGAN, WAEGAN, BetaVAE, GenerativeClusterer
 from .model_file import ESTIMATORS, read_model_files
 
 # joint methods selectable by name (CLI --model); other names are autoencoders for AEClusterer
-METHODS = {"dcae-kmeans": DCAEKMeans, "dec": DEC, "idec": IDEC, "dcec": DCEC}
+METHODS = {"dcae-kmeans": DCAEKMeans, "dec": DEC, "idec": IDEC, "dcec": DCEC,
+           "acrbm": ACRBM, "ae-acrbm": AEACRBM}  # fmt: skip
 # generative models (CLI --model), each followed by any clusterer of the package
 GENERATIVE = {"beta-vae": BetaVAE, "wae-gan": WAEGAN, "hrwae-gan": HRWAEGAN}
 
 __all__ = [
+    "ACRBM",
+    "AEACRBM",
+    "OneStageClusterer",
     "ESTIMATORS",
     "GENERATIVE",
     "METHODS",

@@ -219,6 +219,10 @@ class DeepClusterer(ImageInputMixin, ModelFileMixin, ClusterMixin, TransformerMi
             lambda m, x: to_image(m(x).output, self.loss), self.autoencoder_, X, 256, self.device_
         )
 
+    def network_label(self) -> str:
+        """The network's name in reports, e.g. "conv"."""
+        return self.autoencoder
+
     # ------------------------------------------------------------------ save / load
     def _named_modules(self) -> dict:
         return {"autoencoder": self.autoencoder_}

@@ -1,5 +1,6 @@
 """Training objectives, one per file, as pure functions of tensors."""
 
+from .acrbm import acrbm_loss
 from .dec import kl_clustering_loss, soft_assignment, target_distribution
 from .embedded_kmeans import embedded_kmeans_loss
 from .kl import gaussian_kl
@@ -16,6 +17,7 @@ from .relativistic import hierarchical_losses, relativistic_d_loss, relativistic
 
 __all__ = [
     "RECONSTRUCTION_LOSSES",
+    "acrbm_loss",
     "bce",
     "cosine_dissimilarity",
     "embedded_kmeans_loss",

@@ -14,6 +14,7 @@ import dataclasses
 from torch import nn
 
 from ..errors import ConfigError, check_choice, check_names
+from .acrbm import AEACRBM, ACRBMLayer, AEACRBMConfig, ShallowACRBM, ShallowACRBMConfig
 from .alexnet import AlexNetAutoencoder, AlexNetConfig
 from .blocks import AEOutput, EncoderDecoder
 from .clustering_layer import ClusteringLayer, ClusteringModel
@@ -47,6 +48,9 @@ MODULES: dict[str, tuple[type, type[nn.Module]]] = {
     **AUTOENCODERS,
     "densenet": (DenseNetConfig, DenseNet),
     "latent-discriminator": (LatentDiscriminatorConfig, LatentDiscriminator),
+    # one-stage autoencoders: the shallow ACRBM and AE + ACRBM (or its ReLU-head reference)
+    "shallow-acrbm": (ShallowACRBMConfig, ShallowACRBM),
+    "ae-acrbm": (AEACRBMConfig, AEACRBM),
 }
 
 
@@ -112,6 +116,11 @@ def autoencoder_config(module: nn.Module) -> dict:
 
 __all__ = [
     "AUTOENCODERS",
+    "ACRBMLayer",
+    "AEACRBM",
+    "AEACRBMConfig",
+    "ShallowACRBM",
+    "ShallowACRBMConfig",
     "AlexNetAutoencoder",
     "AlexNetConfig",
     "AEOutput",
