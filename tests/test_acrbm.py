@@ -16,7 +16,7 @@ from aeclust.metrics import cluster_acc
 from aeclust.nn import build_module
 from test_dcae import EXPECTED_FAILED, blobs
 
-FAST_AE = dict(latent_dim=8, channels=4, epochs=2, batch_size=32, n_init=2)
+FAST_AE = dict(latent_dim=8, channels=4, pretrain_epochs=1, epochs=2, batch_size=32, n_init=2)
 
 
 @parametrize_with_checks(
@@ -117,7 +117,8 @@ def test_ae_acrbm_trains_both_terms_and_its_reference_clusters_with_kmeans(digit
 @pytest.mark.parametrize(
     "params, message",
     [({"head": "kmeans"}, "head"), ({"weight": -1}, "weight"), ({"kernel": 4}, "odd"),
-     ({"channels": 0}, "channels"), ({"loss": "l1"}, "loss")],
+     ({"channels": 0}, "channels"), ({"loss": "l1"}, "loss"), ({"encoder_grad": 2}, "[0, 1]"),
+     ({"head_init": "pca"}, "head_init")],
 )  # fmt: skip
 def test_ae_acrbm_refuses_bad_settings_before_training(params, message, digits_small):
     with pytest.raises(ConfigError, match=message):
@@ -163,3 +164,38 @@ def test_cli_refuses_settings_that_do_not_apply(tmp_path, capsys):
     assert main([*args, "--param", "weight=2"]) == 2
     assert "weight" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_layer_started_from_centres_is_the_kmeans_posterior():
+    from aeclust.nn.acrbm import ACRBMLayer
+
+    gen = torch.Generator().manual_seed(0)
+    centres, v, var = torch.randn(4, 6, generator=gen), torch.randn(50, 6, generator=gen), 0.7
+    layer = ACRBMLayer(6, 4)
+    layer.init_from_centres(centres, var)
+    expected = torch.softmax(-(torch.cdist(v, centres) ** 2) / (2 * var), dim=1)
+    assert torch.allclose(layer(v), expected, atol=1e-5)
+
+
+def test_encoder_grad_zero_keeps_the_objective_out_of_the_encoder():
+    def encoder_grad_norm(g):
+        torch.manual_seed(0)
+        config = {"input_shape": (1, 8, 8), "latent_dim": 6, "n_clusters": 3, "channels": 4}
+        net = build_module("ae-acrbm", {**config, "encoder_grad": g})
+        acrbm_loss(net(torch.rand(16, 1, 8, 8)).h).backward()
+        grads = [p.grad for p in net.ae.encoder.parameters() if p.grad is not None]
+        return sum(float(g.norm()) for g in grads), float(net.head.weight.grad.norm())
+
+    assert encoder_grad_norm(0.0)[0] == 0 and encoder_grad_norm(0.0)[1] > 0
+    full, half = encoder_grad_norm(1.0)[0], encoder_grad_norm(0.5)[0]
+    assert full > 0 and half == pytest.approx(full / 2, rel=1e-4)
+
+
+def test_clustering_phase_starts_from_kmeans_on_the_codes(digits_small):
+    X, y = digits_small
+    est = AEACRBM(n_clusters=4, **{**FAST_AE, "epochs": 1}, lr=1e-12, random_state=0).fit(X, y)
+    codes = est.network_.ae.encode(torch.from_numpy(X)).detach().numpy()
+    from sklearn.cluster import KMeans
+
+    km = KMeans(4, n_init=2, random_state=est._seed()).fit(codes.astype(np.float64))
+    assert cluster_acc(km.labels_, est.labels_) > 0.98

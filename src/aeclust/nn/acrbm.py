@@ -39,6 +39,15 @@ class ACRBMLayer(nn.Module):
     def forward(self, v: Tensor) -> Tensor:  # (B, D) -> (B, K), rows sum to 1
         return torch.softmax(v @ self.weight + self.bias, dim=1)
 
+    @torch.no_grad()
+    def init_from_centres(self, centres: Tensor, variance: float) -> None:
+        """Start as the posterior of a mixture of spherical Gaussians with these means
+        (K, D) and this per-dimension ``variance``: softmax(v·c_k/σ² − |c_k|²/(2σ²)) is
+        softmax(−|v − c_k|²/(2σ²)), k-means' soft assignment."""
+        centres = torch.as_tensor(centres, dtype=self.weight.dtype)
+        self.weight.copy_(centres.T / variance)
+        self.bias.copy_(-(centres**2).sum(1) / (2 * variance))
+
     def reconstruct_logits(self, h: Tensor) -> Tensor:  # (B, K) -> (B, D); v̂ = σ(this)
         return h @ self.weight.T
 
@@ -89,6 +98,7 @@ class AEACRBMConfig:
     channels: int = 100  # filters of each of the two encoder and decoder convolutions
     kernel: int = 3  # odd; stride 2, padding kernel // 2 (28x28 -> 14x14 -> 7x7)
     head: str = "acrbm"  # acrbm | relu (the AE + k-means reference network)
+    encoder_grad: float = 1.0  # share of the head's gradient that reaches the encoder
 
 
 class AEACRBM(nn.Module):
@@ -118,5 +128,6 @@ class AEACRBM(nn.Module):
 
     def forward(self, x: Tensor) -> ACRBMOutput:
         code = self.ae.encode(x)  # (B, latent_dim), linear
-        h = self.head(code)  # (B, K)
+        g = self.config.encoder_grad
+        h = self.head(code if g == 1 else g * code + (1 - g) * code.detach())  # (B, K)
         return ACRBMOutput(h, self.ae.decode(torch.cat([code, h], dim=1)), code)
