@@ -26,11 +26,14 @@ def summarise(rows: list[dict]) -> str:
     """Markdown for the pipeline rows, then for the joint-method rows."""
     parts = []
     pipelines = [r for r in rows if "pipeline" in r]
-    joint = [r for r in rows if "method" in r]
+    joint = [r for r in rows if "method" in r and "paper_mnist" not in r]
+    one_stage = [r for r in rows if "paper_mnist" in r]
     if pipelines:
         parts.append(pipeline_table(pipelines))
     if joint:
         parts.append(joint_table(joint))
+    if one_stage:
+        parts.append(one_stage_table(one_stage))
     generative = [r for r in rows if "latent_groups" in r]
     if generative:
         parts += [generative_table(generative), denominator_table(generative)]
@@ -88,6 +91,33 @@ def joint_table(rows: list[dict]) -> str:
             f"{np.mean([r['epochs'] for r in group]):.0f}",
             f"{np.mean([r['seconds'] for r in group]):.0f}",
             str(max(r["peak_mib"] for r in group)),
+        ]
+
+    return _table(head, groups, cells)
+
+
+def one_stage_table(rows: list[dict]) -> str:
+    """Rows of bench/one_stage.py: Table 1 of the one-stage autoencoders paper."""
+    groups: dict[tuple, list[dict]] = defaultdict(list)
+    for r in rows:
+        key = r["dataset"], r["method"], r["k"], r.get("epochs", "–"), json.dumps(r["params"])
+        groups[key].append(r)
+    head = ["dataset", "method", "K", "epochs", "params", "seeds", "purity", "ACC", "NMI"]
+    head += ["clusters used", "confidence", "paper (MNIST purity)", "parameters", "seconds"]
+
+    def cells(key, group):
+        conf = [r["confidence"] for r in group if r["confidence"] is not None]
+        paper = group[0]["paper_mnist"]
+        return [
+            *map(str, key[:4]),
+            "" if key[4] == "{}" else key[4],
+            str(len(group)),
+            *(_mean_std([r[m] for r in group]) for m in ("purity", "acc", "nmi")),
+            f"{np.mean([r['clusters_used'] for r in group]):.1f}",
+            f"{np.mean(conf):.3f}" if conf else "–",
+            "–" if paper is None else f"{paper / 100:.3f}",
+            str(group[0]["parameters"] or "–"),
+            f"{np.mean([r['seconds'] for r in group]):.0f}",
         ]
 
     return _table(head, groups, cells)
