@@ -2,8 +2,8 @@
 and labels were fingerprinted with the engine before steps existed (commit 1931147). A
 change to the loop that alters a single bit of any weight fails here.
 
-Floating-point results depend on the CPU's vector unit, torch's version and its thread
-count, so fingerprints are stored per machine key; on a key not stored the test skips and
+Floating-point results depend on the CPU (its model, not only its vector unit), torch's
+version and its thread count, so fingerprints are stored per machine key; on a key not stored the test skips and
 says how to record one (``python tests/test_engine_fingerprint.py`` prints the JSON)."""
 
 from __future__ import annotations
@@ -25,7 +25,21 @@ STORE = Path(__file__).parent / "data" / "engine_fingerprints.json"
 
 def machine_key() -> str:
     cap = torch.backends.cpu.get_cpu_capability()
-    return f"torch {torch.__version__} | {cap} | {torch.get_num_threads()} threads"
+    return f"torch {torch.__version__} | {cap} | {torch.get_num_threads()} threads | {cpu_model()}"
+
+
+def cpu_model() -> str:
+    """The CPU's model name (/proc/cpuinfo; platform.processor() elsewhere): the same
+    vector unit gives other bits on another CPU (an AMD EPYC and an Intel Xeon, both AVX512)."""
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    import platform
+
+    return platform.processor() or "unknown CPU"
 
 
 def digits(n=160):
