@@ -3,8 +3,9 @@ and labels were fingerprinted with the engine before steps existed (commit 19311
 change to the loop that alters a single bit of any weight fails here.
 
 Floating-point results depend on the CPU (its model, not only its vector unit), torch's
-version and its thread count, so fingerprints are stored per machine key; on a key not stored the test skips and
-says how to record one (``python tests/test_engine_fingerprint.py`` prints the JSON)."""
+version and its thread count, so fingerprints are stored per machine key; on a key not
+stored the test skips and says how to record one
+(``python tests/test_engine_fingerprint.py`` prints the JSON)."""
 
 from __future__ import annotations
 
