@@ -43,6 +43,22 @@ def check_choice(kind: str, name, valid) -> str:
     )
 
 
+def check_number(name: str, value, low=0, high=None, integer: bool = False):
+    """Return ``value`` if it is a number (an int when ``integer``; never a bool) from
+    ``low`` to ``high`` (no upper bound when None), else raise ConfigError naming it."""
+    kinds = (int,) if integer else (int, float)
+    ok = not isinstance(value, bool) and isinstance(value, kinds) and low <= value
+    if ok and (high is None or value <= high):
+        return value
+    if high is not None:
+        want = f"a number in [{low}, {high}]"
+    elif integer:
+        want = "a positive integer" if low == 1 else f"an integer >= {low}"
+    else:
+        want = f"a number >= {low}"
+    raise ConfigError(f"{name} must be {want}; got {value!r}.")
+
+
 def check_names(owner: str, names, valid, noun: str = "parameter") -> None:
     """Raise ConfigError naming the first of ``names`` that is not in ``valid``."""
     valid = tuple(valid)

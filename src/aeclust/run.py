@@ -111,7 +111,7 @@ def make_estimator(config: RunConfig, n_clusters: int, **kwargs):
                 f"{both} given twice, as a run setting and in model_params (--param); "
                 "keep one, e.g. --epochs rather than --param epochs=..."
             )
-        own = sorted(set(cls().get_params()) - set(common) - {"verbose", "checkpoint"})
+        own = sorted(set(accepted) - set(common) - {"verbose", "checkpoint"})
         check_names(f"model {config.model!r} (model_params / --param)", config.model_params, own)
         est = cls(**common, **config.model_params)
     else:

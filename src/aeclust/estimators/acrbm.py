@@ -18,7 +18,7 @@ from sklearn.cluster import KMeans
 
 from ..cluster.centers import assign_nearest
 from ..data.validate import check_labels, check_n_clusters
-from ..errors import ConfigError, check_choice
+from ..errors import ConfigError, check_choice, check_number
 from ..losses import acrbm_loss, reconstruction_loss, to_image
 from ..metrics import cluster_acc, nmi, purity
 from ..nn import AEACRBM as AEACRBMNet
@@ -238,9 +238,7 @@ class ACRBM(OneStageClusterer):
                 setattr(self, name, value)
 
     def _check_settings(self, X) -> None:
-        w = self.reconstruction_weight
-        if isinstance(w, bool) or not isinstance(w, int | float) or not w >= 0:
-            raise ConfigError(f"reconstruction_weight must be a number >= 0; got {w!r}.")
+        w = check_number("reconstruction_weight", self.reconstruction_weight)
         if not isinstance(self.center, bool | np.bool_):
             raise ConfigError(f"center must be True or False; got {self.center!r}.")
         if w > 0:
@@ -358,19 +356,11 @@ class AEACRBM(OneStageClusterer):
         check_choice("head", self.head, ("acrbm", "relu"))
         check_choice("loss", self.loss, ("bce", "mse"))
         check_choice("head_init", self.head_init, ("kmeans", "random"))
-        w = self.weight
-        if isinstance(w, bool) or not isinstance(w, int | float) or not w >= 0:
-            raise ConfigError(f"weight must be a number >= 0; got {w!r}.")
+        check_number("weight", self.weight)
         for name in ("latent_dim", "channels", "n_init"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigError(f"{name} must be a positive integer; got {value!r}.")
-        g = self.encoder_grad
-        if isinstance(g, bool) or not isinstance(g, int | float) or not 0 <= g <= 1:
-            raise ConfigError(f"encoder_grad must be a number in [0, 1]; got {g!r}.")
-        p = self.pretrain_epochs
-        if isinstance(p, bool) or not isinstance(p, int) or p < 0:
-            raise ConfigError(f"pretrain_epochs must be an integer >= 0; got {p!r}.")
+            check_number(name, getattr(self, name), low=1, integer=True)
+        check_number("encoder_grad", self.encoder_grad, high=1)
+        check_number("pretrain_epochs", self.pretrain_epochs, integer=True)
         if not (isinstance(self.kernel, int) and self.kernel >= 1 and self.kernel % 2):
             raise ConfigError(f"kernel must be an odd positive integer; got {self.kernel!r}.")
         check_loss_range(X, self.loss)

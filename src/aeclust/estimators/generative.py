@@ -20,7 +20,7 @@ import torch
 from sklearn.utils.validation import check_is_fitted
 
 from ..cluster import build_clusterer, build_reducer
-from ..errors import ConfigError, DataError
+from ..errors import ConfigError, DataError, check_number
 from ..losses import gaussian_kl, per_sample, to_image
 from ..metrics import silhouette
 from ..nn import LatentDiscriminator, LatentDiscriminatorConfig, build_autoencoder
@@ -99,12 +99,8 @@ class GenerativeClusterer(AEClusterer):
         """Everything that can be known before training (the reducer's compilation, the
         first epoch): the pixel range for BCE, the group to cluster, the numbers."""
         for name in ("beta", "alpha", "noise_attention", "layer_matching"):
-            value = getattr(self, name, 0.0)
-            if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-                raise ConfigError(f"{name} must be a number >= 0; got {value!r}.")
-        d = self.hdbscan_denominator
-        if isinstance(d, bool) or not isinstance(d, int) or d < 1:
-            raise ConfigError(f"hdbscan_denominator must be a positive integer; got {d!r}.")
+            check_number(name, getattr(self, name, 0.0))
+        check_number("hdbscan_denominator", self.hdbscan_denominator, low=1, integer=True)
         every = self.noise_every
         if self.noise_attention and (every is None or not 1 <= every < max(self.epochs, 2)):
             raise ConfigError(
