@@ -21,6 +21,7 @@ from .estimators import (
     DCAEKMeans,
     DeepClusterer,
     DenseNetClassifier,
+    LOCSegmenter,
 )
 from .metrics import evaluate
 
@@ -47,6 +48,7 @@ __all__ = [
     "DCEC",
     "DEC",
     "IDEC",
+    "LOCSegmenter",
     "DataError",
     "DeepClusterer",
     "DenseNetClassifier",

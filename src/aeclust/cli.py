@@ -1,4 +1,5 @@
-"""The ``aeclust`` command: ``run``, ``compare``, ``predict``, ``runs`` and ``datasets``.
+"""The ``aeclust`` command: ``run``, ``compare``, ``segment``, ``predict``, ``generate``,
+``runs`` and ``datasets``.
 
 This is the only module that parses arguments. Errors a user can fix (:class:`AeclustError`)
 print one line and exit with status 2; anything else is a bug and keeps its traceback.
@@ -204,6 +205,26 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--tsne-points", type=int, default=A, help="points per t-SNE map (2000)")
     add_output_arguments(c, "output directory to write")
 
+    sg = sub.add_parser(
+        "segment",
+        help="unsupervised segmentation with LOC: segment maps, foreground masks, overlays "
+        "and a report (scored against true masks when there are any)",
+    )
+    add_data_arguments(sg, "folder of images (or .npy/.npz) to segment")
+    sg.add_argument("--masks", default=A, metavar="DIR",
+                    help="folder of true masks named as the images (scores them)")  # fmt: skip
+    sg.add_argument("--rho", type=float, default=A, help="LOC's bound ρ (0.5)")
+    sg.add_argument("--epochs", type=int, default=A, help="training epochs (50)")
+    sg.add_argument("--batch-size", type=int, default=A)
+    sg.add_argument("--lr", type=float, default=A)
+    sg.add_argument("--width", type=int, default=A, help="filters of the network (16)")
+    sg.add_argument("--polarity", default=A, choices=["border", "none"],
+                    help="which half of the segments is the object: border (default) swaps a "
+                    "mask that is mostly border; none is the paper's median rule")  # fmt: skip
+    sg.add_argument("--no-baseline", dest="baseline", action="store_false", default=A,
+                    help="do not score the colour k-means baseline")  # fmt: skip
+    add_output_arguments(sg, "output directory to write")
+
     p = sub.add_parser("predict", help="assign new images with a saved run")
     p.add_argument("--run", required=True, metavar="DIR", help="a directory `aeclust run` wrote")
     p.add_argument("--data", required=True, metavar="PATH", help="dataset name or path")
@@ -245,6 +266,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_runs(args)
         if args.command == "generate":
             return cmd_generate(args)
+        if args.command == "segment":
+            return cmd_segment(args)
         return cmd_datasets()
     except AeclustError as exc:
         if not worker:  # with several processes, rank 0 says it (they all fail alike)
@@ -383,6 +406,24 @@ def cmd_compare(args) -> int:
     from .compare_report import markdown_table
 
     print(markdown_table(rows))
+    print(f"Output: {out}\nReport: {out / 'report.html'}")
+    return 0
+
+
+def cmd_segment(args) -> int:
+    from .config import SegmentConfig, make_config
+    from .segment import segment
+
+    overrides = {k: v for k, v in vars(args).items() if k not in ("command", "config", "quiet")}
+    config = make_config(args.config, SegmentConfig, **overrides)
+    out, metrics = segment(config, progress=not args.quiet)
+    seg = metrics["segments"]
+    print(f"{metrics['dataset']}: {metrics['n_images']} images, {seg['min']}-{seg['max']} "
+          f"segments per image (mean {seg['mean']:.2f})")  # fmt: skip
+    for name in ("loc", "kmeans"):
+        if name in metrics:
+            scores = "  ".join(f"{k}={v:.4f}" for k, v in metrics[name].items())
+            print(f"  {'LOC' if name == 'loc' else 'colour k-means'}: {scores}")
     print(f"Output: {out}\nReport: {out / 'report.html'}")
     return 0
 

@@ -114,6 +114,40 @@ class CompareConfig:
         return dataclasses.asdict(self)
 
 
+@dataclass
+class SegmentConfig:
+    """The settings of one ``aeclust segment`` (LOC, one-stage autoencoders section 2.2)."""
+
+    # data, as for `aeclust run`; `masks` is a folder of true masks (same file names)
+    dataset: str = "textured-shapes"
+    data: str | None = None
+    masks: str | None = None
+    split: str | None = None
+    image_size: int | list[int] | None = None
+    color: str = "auto"
+    skip_bad: bool = False
+    # LOC (Table 4: rho 0.5, Adam 1e-3, 50 epochs, batch 64)
+    rho: float = 0.5
+    epochs: int = 50
+    batch_size: int = 64
+    lr: float = 1e-3
+    width: int = 16
+    observer_size: int = 3
+    target_window: int = 7  # local mean and std over this window; 0 = the pixels
+    polarity: str = "border"  # or none: the median rule as the paper writes it
+    # the colour k-means baseline (Table 2's K-means row), scored beside LOC
+    baseline: bool = True
+    baseline_clusters: int = 2
+    # run
+    seed: int = 0
+    device: str = "auto"
+    out: str | None = None  # default runs/segment-<data>-<time>
+    overwrite: bool = False
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
 PAPER_MODELS = ("fc", "conv-pool", "conv-nopool", "alexnet", "resnet")
 FIELDS = {f.name for f in dataclasses.fields(RunConfig)}
 

@@ -23,6 +23,8 @@ class ImageSet:
         grouped cross-validation.
     class_names : list of str, or None. ``class_names[k]`` is the name of label ``k``.
     name : str. A short name of the source (dataset name or path).
+    masks : ndarray of shape (N, H, W), bool, or None. Ground-truth foreground masks of a
+        segmentation set (``textured-shapes``, or a folder given with its masks).
     """
 
     X: np.ndarray
@@ -31,6 +33,7 @@ class ImageSet:
     groups: np.ndarray | None = None
     class_names: list[str] | None = None
     name: str = "data"
+    masks: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.X)
@@ -52,6 +55,7 @@ class ImageSet:
             groups=None if self.groups is None else self.groups[index],
             class_names=self.class_names,
             name=self.name,
+            masks=None if self.masks is None else self.masks[index],
         )
 
     def label_names(self) -> list[str]:

@@ -206,6 +206,11 @@ def _adapt(images: ImageSet, size: tuple[int, int] | None, color: str) -> ImageS
                 resized = Image.fromarray(plane).resize(size[::-1], Image.Resampling.BILINEAR)
                 out[i, c] = np.asarray(resized)
         X = out
+        if images.masks is not None:  # nearest, so they stay masks
+            images.masks = np.stack([
+                np.asarray(Image.fromarray(m).resize(size[::-1], Image.Resampling.NEAREST))
+                for m in images.masks
+            ])  # fmt: skip
     images.X = X
     return images
 
@@ -305,6 +310,23 @@ def _load_ihc_tiles(split: str | None = None) -> ImageSet:
     return ImageSet(X=np.stack(tiles), names=names, name="ihc-tiles")
 
 
+SHAPES_TRAIN, SHAPES_TEST = 1000, 200
+
+
+def _load_textured_shapes(split: str | None = "all") -> ImageSet:
+    """The segmentation set of :mod:`aeclust.data.shapes` (seed 0): images and masks, no
+    labels; "train" is the first 1,000 images, "test" the last 200."""
+    from .shapes import make_textured_shapes
+
+    X, masks, names = make_textured_shapes(SHAPES_TRAIN + SHAPES_TEST, size=64, seed=0)
+    images = ImageSet(X=X, names=names, masks=masks, name="textured-shapes")
+    if split == "train":
+        return images.subset(np.arange(SHAPES_TRAIN))
+    if split == "test":
+        return images.subset(np.arange(SHAPES_TRAIN, SHAPES_TRAIN + SHAPES_TEST))
+    return images
+
+
 register_dataset(
     DatasetSpec(
         name="digits",
@@ -349,5 +371,18 @@ register_dataset(
         load=_load_ihc_tiles,
         available=_skimage_available,
         hint="pip install 'aeclust[demo]' (scikit-image's bundled sample images)",
+    )
+)
+register_dataset(
+    DatasetSpec(
+        name="textured-shapes",
+        description="segmentation set: digits and silhouettes filled with one scikit-image "
+        "texture on another, 64x64 RGB, with true masks; splits all, train (1,000), test (200)",
+        shape=(SHAPES_TRAIN + SHAPES_TEST, 3, 64, 64),
+        n_classes=0,
+        load=_load_textured_shapes,
+        available=_skimage_available,
+        hint="pip install 'aeclust[demo]' (scikit-image's bundled sample images)",
+        splits=("all", "train", "test"),
     )
 )

@@ -7,6 +7,7 @@ from .dcae_kmeans import DCAEKMeans
 from .dec import DCEC, DEC, IDEC
 from .densenet import DenseNetClassifier
 from .generative import HRWAEGAN, WAEGAN, BetaVAE, GenerativeClusterer
+from .loc import LOCSegmenter
 from .model_file import ESTIMATORS, read_model_files
 
 # joint methods selectable by name (CLI --model); other names are autoencoders for AEClusterer
@@ -26,6 +27,7 @@ __all__ = [
     "BetaVAE",
     "GenerativeClusterer",
     "HRWAEGAN",
+    "LOCSegmenter",
     "WAEGAN",
     "DCAEKMeans",
     "DCEC",

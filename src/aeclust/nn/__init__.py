@@ -25,6 +25,7 @@ from .densenet import DenseNet, DenseNetConfig
 from .discriminator import LatentDiscriminator, LatentDiscriminatorConfig
 from .fc import FCAutoencoder, FCConfig
 from .hrwae import HRWAE, HRWAEConfig, HRWAEOutput
+from .loc import LOC, LOCConfig, LOCOutput
 from .mlp import MLPAutoencoder, MLPConfig
 from .resnet import ResNetAutoencoder, ResNetConfig
 
@@ -51,6 +52,7 @@ MODULES: dict[str, tuple[type, type[nn.Module]]] = {
     # one-stage autoencoders: the shallow ACRBM and AE + ACRBM (or its ReLU-head reference)
     "shallow-acrbm": (ShallowACRBMConfig, ShallowACRBM),
     "ae-acrbm": (AEACRBMConfig, AEACRBM),
+    "loc": (LOCConfig, LOC),  # LOC segmentation
 }
 
 
@@ -143,6 +145,9 @@ __all__ = [
     "HRWAEConfig",
     "HRWAEOutput",
     "LatentDiscriminator",
+    "LOC",
+    "LOCConfig",
+    "LOCOutput",
     "LatentDiscriminatorConfig",
     "FCConfig",
     "MLPAutoencoder",
