@@ -26,6 +26,8 @@ def summarise(rows: list[dict]) -> str:
     """Markdown for the pipeline rows, then for the joint-method rows."""
     parts = []
     pipelines = [r for r in rows if "pipeline" in r]
+    segmentation = [r for r in rows if r.get("bench") == "segmentation"]
+    rows = [r for r in rows if r.get("bench") != "segmentation"]
     joint = [r for r in rows if "method" in r and "paper_mnist" not in r]
     one_stage = [r for r in rows if "paper_mnist" in r]
     if pipelines:
@@ -37,6 +39,8 @@ def summarise(rows: list[dict]) -> str:
     generative = [r for r in rows if "latent_groups" in r]
     if generative:
         parts += [generative_table(generative), denominator_table(generative)]
+    if segmentation:
+        parts.append(segmentation_table(segmentation))
     return "\n\n".join(parts)
 
 
@@ -117,6 +121,35 @@ def one_stage_table(rows: list[dict]) -> str:
             f"{np.mean(conf):.3f}" if conf else "–",
             "–" if paper is None else f"{paper / 100:.3f}",
             str(group[0]["parameters"] or "–"),
+            f"{np.mean([r['seconds'] for r in group]):.0f}",
+        ]
+
+    return _table(head, groups, cells)
+
+
+def segmentation_table(rows: list[dict]) -> str:
+    """Rows of bench/segmentation.py: Table 2 of the one-stage autoencoders paper."""
+    groups: dict[tuple, list[dict]] = defaultdict(list)
+    for r in rows:
+        settings = f"{r.get('clusters')} clusters"
+        if r["method"] == "loc":
+            settings = (f"ρ {r['rho']}, {r['epochs']} epochs, width {r['width']}, "
+                        f"window {r['target_window']}")  # fmt: skip
+        for polarity in r["scores"]:
+            groups[r["method"], settings, r["color"], polarity].append(r)
+    head = ["method", "settings", "colour", "mask rule", "seeds", "pixel ACC", "IoU", "Dice"]
+    head += ["segments (mean)", "paper (Flowers)", "seconds"]
+
+    def cells(key, group):
+        polarity = key[3]
+        scores = [r["scores"][polarity] for r in group]
+        return [
+            *key[:3],
+            "median + border" if polarity == "border" else "median (paper)",
+            str(len(group)),
+            *(_mean_std([s[m] for s in scores]) for m in ("pixel_acc", "iou", "dice")),
+            f"{np.mean([r['segments_mean'] for r in group]):.2f}",
+            " / ".join(f"{v / 100:.3f}" for v in group[0]["paper"]),
             f"{np.mean([r['seconds'] for r in group]):.0f}",
         ]
 

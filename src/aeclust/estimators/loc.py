@@ -147,10 +147,10 @@ class LOCSegmenter(ImageInputMixin, ModelFileMixin, BaseEstimator):
         <aeclust.AEClusterer.fit>`. Returns self."""
         self._check_settings()
         X = self._fit_images(X, "segmentation")
-        if min(X.shape[2:]) < 4:
+        if X.shape[2] * X.shape[3] < 2:
             raise DataError(
-                f"Images of {X.shape[2]}x{X.shape[3]} pixels are too small to segment; LOC "
-                "needs at least 4x4 (resize them with --image-size)."
+                "Images of one pixel (1 feature(s)) cannot be segmented; give images (N, C, "
+                "H, W), or flat vectors with image_shape=(C, H, W)."
             )
         config = self._train_config(self._seed())
         self.device_ = resolve_device(self.device)
