@@ -63,8 +63,9 @@ class LOCSegmenter(ImageInputMixin, ModelFileMixin, BaseEstimator):
         As in :class:`~aeclust.AEClusterer`.
     width : int, default=16
         Filters of the full-resolution blocks (2x and 4x at the coarser scales). Fig. 12's
-        filter counts are not in the text; 16 trains 1,000 64x64 images in about 13 s an
-        epoch on 2 CPU cores (32: about 45 s) and gave the same scores after 6 epochs.
+        filter counts are not in the text; 16 trains 1,000 64x64 images in about 14 s an
+        epoch on 2 CPU cores, 32 took about 45 s (in an earlier version of the network;
+        its scores at 32 were not measured against 16 on this version).
     observer_size : int, default=3
         Odd kernel size of the observer G.
     target_window : int, default=7
