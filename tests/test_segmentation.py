@@ -16,6 +16,7 @@ from aeclust.segmentation import (
     median_masks,
     n_segments,
     pixel_accuracy,
+    pixel_accuracy_per_image,
     segmentation_scores,
 )
 
@@ -39,6 +40,7 @@ def test_scores_by_hand():
     assert iou(t, p) == pytest.approx((0.6 + 1) / 2)
     assert dice(t, p) == pytest.approx((0.75 + 1) / 2)
     assert pixel_accuracy(t, p) == pytest.approx(14 / 16)  # 2 wrong pixels of 16
+    assert pixel_accuracy_per_image(t, p).tolist() == [6 / 8, 1.0]
     assert segmentation_scores(t, t) == {"pixel_acc": 1.0, "iou": 1.0, "dice": 1.0}
 
 

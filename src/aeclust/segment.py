@@ -28,6 +28,7 @@ from .segmentation import (
     kmeans_segments,
     median_masks,
     n_segments,
+    pixel_accuracy_per_image,
     segmentation_scores,
 )
 
@@ -180,7 +181,7 @@ def _write_table(path: Path, names, counts, masks, truth) -> None:
     if truth is not None:
         header += ["iou", "dice", "pixel_acc"]
         ious, dices = iou_per_image(truth, masks), dice_per_image(truth, masks)
-        accs = (truth == masks).reshape(len(masks), -1).mean(1)
+        accs = pixel_accuracy_per_image(truth, masks)
     with open(path, "w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(header)

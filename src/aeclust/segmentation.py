@@ -72,6 +72,12 @@ def pixel_accuracy(y_true, y_pred) -> float:
     return float((t == p).mean())
 
 
+def pixel_accuracy_per_image(y_true, y_pred) -> np.ndarray:
+    """The share of right pixels in each image (N,)."""
+    t, p = _masks(y_true, y_pred)
+    return (t == p).mean(1)
+
+
 def iou_per_image(y_true, y_pred) -> np.ndarray:
     """|t ∧ p| / |t ∨ p| of each image (N,); 1 where both masks are empty (they agree)."""
     t, p = _masks(y_true, y_pred)
