@@ -326,12 +326,10 @@ def _load_textured_shapes(split: str | None = "all") -> ImageSet:
     """The segmentation set of :mod:`aeclust.data.shapes` (seed 0): images and masks, no
     labels; "train" is the first 1,000 images, "test" the last 200."""
     X, masks, names = _textured_shapes()
-    images = ImageSet(X=X.copy(), names=list(names), masks=masks.copy(), name="textured-shapes")
-    if split == "train":
-        return images.subset(np.arange(SHAPES_TRAIN))
-    if split == "test":
-        return images.subset(np.arange(SHAPES_TRAIN, SHAPES_TRAIN + SHAPES_TEST))
-    return images
+    index = {"train": np.arange(SHAPES_TRAIN),
+             "test": np.arange(SHAPES_TRAIN, len(X))}.get(split, np.arange(len(X)))  # fmt: skip
+    images = ImageSet(X=X, names=names, masks=masks, name="textured-shapes")
+    return images.subset(index)  # a copy: the cached set stays as generated
 
 
 register_dataset(
