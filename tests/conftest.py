@@ -1,4 +1,12 @@
+import os
 import sys
+
+if os.environ.get("PYTEST_XDIST_WORKER"):  # one of pytest-xdist's workers (-n N, pyproject)
+    # one thread per worker, and for the processes its tests start: N workers with a thread
+    # pool per core each would oversubscribe the cores, and torch's and numba's spinning
+    # threads then run tiny operations a hundred times slower
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
+        os.environ[var] = "1"
 
 import numpy as np
 import pytest
