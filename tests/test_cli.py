@@ -88,7 +88,8 @@ def test_augment_option(tmp_path, capsys):
         (["--data", "/no/such/path"], "does not exist"),
         (
             ["--model", "resnet50"],
-            "choose one of alexnet, conv, conv-nopool, conv-pool, dcae, fc, hrwae, mlp, resnet, "
+            "choose one of alexnet, bottleneck-cae, conv, conv-nopool"
+            ", conv-pool, dcae, fc, hrwae, mlp, resnet, "
             "acrbm, ae-acrbm, dcae-kmeans",
         ),
         (["--clusterer", "dbscan"], "hdbscan"),

@@ -110,7 +110,8 @@ def test_truncated_or_foreign_model_files(tmp_path, digits_small):
         (
             {"autoencoder": "vae"},
             ConfigError,
-            "choose one of alexnet, conv, conv-nopool, conv-pool, dcae, fc, hrwae, mlp, resnet",
+            "choose one of alexnet, bottleneck-cae, conv, conv-nopool"
+            ", conv-pool, dcae, fc, hrwae, mlp, resnet",
         ),
         ({"clusterer": "kmean"}, ConfigError, "kmeans"),
         ({"n_clusters": 1}, ConfigError, "at least 2"),

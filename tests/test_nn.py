@@ -5,15 +5,17 @@ from aeclust.errors import ConfigError
 from aeclust.nn import AUTOENCODERS, autoencoder_config, build_autoencoder
 
 SHAPES = [(1, 28, 28), (3, 32, 32), (1, 8, 8), (3, 50, 50), (2, 13, 9), (1, 1, 7)]
+CODE_SET_BY_SHAPE = {"bottleneck-cae"}  # its code is its bottleneck (size, compression)
 
 
 @pytest.mark.parametrize("name", sorted(AUTOENCODERS))
 @pytest.mark.parametrize("shape", SHAPES)
 def test_shapes(name, shape):
-    model = build_autoencoder(name, shape, latent_dim=4)
+    own_code = name in CODE_SET_BY_SHAPE
+    model = build_autoencoder(name, shape, latent_dim=None if own_code else 4)
     x = torch.rand(3, *shape)
     h = model.encode(x)
-    assert h.shape == (3, 4)
+    assert h.shape == (3, model.config.latent_dim if own_code else 4)
     assert model.decode(h).shape == x.shape
     assert model(x).output.shape == x.shape
 
@@ -34,7 +36,8 @@ def test_config_round_trip():
 def test_unknown_name_lists_valid():
     with pytest.raises(
         ConfigError,
-        match="choose one of alexnet, conv, conv-nopool, conv-pool, dcae, fc, hrwae, mlp, resnet. "
+        match="choose one of alexnet, bottleneck-cae, conv, conv-nopool"
+        ", conv-pool, dcae, fc, hrwae, mlp, resnet. "
         "Did you mean 'conv'",
     ):
         build_autoencoder("convv", (1, 8, 8))

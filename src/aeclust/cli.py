@@ -1,5 +1,5 @@
-"""The ``aeclust`` command: ``run``, ``compare``, ``segment``, ``predict``, ``generate``,
-``runs`` and ``datasets``.
+"""The ``aeclust`` command: ``run``, ``compare``, ``segment``, ``bottleneck``, ``predict``,
+``generate``, ``runs`` and ``datasets``.
 
 This is the only module that parses arguments. Errors a user can fix (:class:`AeclustError`)
 print one line and exit with status 2; anything else is a bug and keeps its traceback.
@@ -225,6 +225,37 @@ def build_parser() -> argparse.ArgumentParser:
                     help="do not score the colour k-means baseline")  # fmt: skip
     add_output_arguments(sg, "output directory to write")
 
+    b = sub.add_parser(
+        "bottleneck",
+        help="the bottleneck laboratory (Walking the tightrope): CAEs that differ only in "
+        "their bottleneck's size and channels, with loss curves, probes, SVCCA and a report",
+    )
+    add_data_arguments(b, "image folder, .npy/.npz or IDX file (the training images)")
+    b.add_argument("--test-data", default=A, metavar="PATH", help="the test images (default: "
+                   "the last --test-fraction of the data)")  # fmt: skip
+    b.add_argument("--test-split", default=A, help="or a split of the dataset, e.g. test")
+    b.add_argument("--test-fraction", type=float, default=A, help="default 0.2 (the paper's)")
+    b.add_argument("--max-train", type=int, default=A, help="keep the first N training images")
+    b.add_argument("--max-test", type=int, default=A, help="keep the first N test images")
+    b.add_argument("--sizes", default=A, help="bottleneck sizes i of eq. 5 (default 1,2,3)")
+    b.add_argument("--compressions", default=A,
+                   help="compressions c of eq. 6 (default 1/64,1/16,1/4,1)")  # fmt: skip
+    b.add_argument("--blocks", type=int, default=A, help="residual blocks per stage (2)")
+    b.add_argument("--epochs", type=int, default=A, help="epochs per configuration (30)")
+    b.add_argument("--batch-size", type=int, default=A)
+    b.add_argument("--lr", type=float, default=A)
+    b.add_argument("--probe-folds", type=int, default=A, help="folds of the linear probes (5)")
+    b.add_argument("--no-cluster", dest="cluster", action="store_false", default=A,
+                   help="skip k-means and UMAP + GMM on the codes")  # fmt: skip
+    b.add_argument("--k", type=int, default=A, help="clusters (default: classes, else 10)")
+    add_output_arguments(b, "run directory to write")
+    b.add_argument(
+        "--resume",
+        default=A,
+        metavar="OUT",
+        help="continue the killed laboratory headed for OUT with its settings",
+    )
+
     p = sub.add_parser("predict", help="assign new images with a saved run")
     p.add_argument("--run", required=True, metavar="DIR", help="a directory `aeclust run` wrote")
     p.add_argument("--data", required=True, metavar="PATH", help="dataset name or path")
@@ -268,6 +299,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_generate(args)
         if args.command == "segment":
             return cmd_segment(args)
+        if args.command == "bottleneck":
+            return cmd_bottleneck(args)
         return cmd_datasets()
     except AeclustError as exc:
         if not worker:  # with several processes, rank 0 says it (they all fail alike)
@@ -424,6 +457,31 @@ def cmd_segment(args) -> int:
         if name in metrics:
             scores = "  ".join(f"{k}={v:.4f}" for k, v in metrics[name].items())
             print(f"  {'LOC' if name == 'loc' else 'colour k-means'}: {scores}")
+    print(f"Output: {out}\nReport: {out / 'report.html'}")
+    return 0
+
+
+def cmd_bottleneck(args) -> int:
+    from .bottleneck import bottleneck
+    from .config import BottleneckConfig, make_config
+    from .run import resume_config
+
+    skip = ("command", "config", "quiet", "resume")
+    overrides = {k: v for k, v in vars(args).items() if k not in skip}
+    if hasattr(args, "resume"):
+        if overrides or args.config:
+            given = sorted(overrides) + (["config"] if args.config else [])
+            raise AeclustError(
+                f"--resume continues a laboratory with its own settings; drop "
+                f"{', '.join('--' + k.replace('_', '-') for k in given)}."
+            )
+        config = resume_config(args.resume, BottleneckConfig)
+    else:
+        config = make_config(args.config, BottleneckConfig, **overrides)
+    out, summary = bottleneck(config, progress=not args.quiet, resume=hasattr(args, "resume"))
+    verdict = {True: "yes", False: "no", None: "cannot tell"}
+    for f in summary["findings"]:
+        print(f"finding {f['number']}: {verdict[f['holds']]:>11}  {f['finding']}")
     print(f"Output: {out}\nReport: {out / 'report.html'}")
     return 0
 

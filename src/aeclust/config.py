@@ -148,6 +148,51 @@ class SegmentConfig:
         return dataclasses.asdict(self)
 
 
+@dataclass
+class BottleneckConfig:
+    """The settings of one ``aeclust bottleneck`` ("Walking the tightrope": a grid of CAEs
+    that differ only in the shape of their bottleneck)."""
+
+    # data, as for `aeclust run`; the test images come from `test_data` / `test_split` or
+    # else are the last `test_fraction` of the data (the paper keeps the first 80%)
+    dataset: str = "mnist5k"
+    data: str | None = None
+    split: str | None = None
+    image_size: int | list[int] | None = None
+    color: str = "auto"
+    skip_bad: bool = False
+    test_data: str | None = None  # a path or dataset name for the test images
+    test_split: str | None = None  # a split of the same dataset, e.g. test
+    test_fraction: float = 0.2
+    max_train: int | None = None  # keep the first N training images (paper: CelebA 10,000)
+    max_test: int | None = None  # and the first M test images (2,000)
+    # the grid (eqs. 5 and 6)
+    sizes: list | str = field(default_factory=lambda: [1, 2, 3])
+    compressions: list | str = field(default_factory=lambda: ["1/64", "1/16", "1/4", "1"])
+    levels: int = 5
+    blocks: int = 2
+    # training (the paper: 1,000 epochs, MSE; batch size and optimiser unstated)
+    epochs: int = 30
+    batch_size: int = 64
+    lr: float = 1e-3
+    eval_train: int = 2000  # fixed training images whose MSE is measured every epoch
+    # analysis
+    probe_folds: int = 5
+    probe_weight_decay: float = 0.01  # the paper's weight decay of its linear models
+    cluster: bool = True  # k-means and UMAP + GMM on the training codes (needs labels to score)
+    k: int | None = None  # clusters; None = number of classes, else 10
+    svcca_keep: float = 0.99
+    svcca_images: int = 2000  # images per SVCCA comparison (the first of each set)
+    # run
+    seed: int = 0
+    device: str = "auto"
+    out: str | None = None  # default runs/bottleneck-<data>-<time>
+    overwrite: bool = False
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
 PAPER_MODELS = ("fc", "conv-pool", "conv-nopool", "alexnet", "resnet")
 FIELDS = {f.name for f in dataclasses.fields(RunConfig)}
 

@@ -239,24 +239,27 @@ def has_reference(est, config: RunConfig) -> bool:
     return config.model in METHODS and config.compare and hasattr(est, "without_clustering_loss")
 
 
-def check_no_killed_run(out: Path, overwrite: bool) -> None:
+def check_no_killed_run(out: Path, overwrite: bool, command: str = "run") -> None:
     """Refuse to start a run for ``out`` over the staging directory of a killed one (its
-    training would be lost) unless ``overwrite`` says to discard it."""
+    training would be lost) unless ``overwrite`` says to discard it; ``command`` is the
+    ``aeclust`` command that resumes it."""
     stage = staging_path(out)
     if not stage.is_dir():
         return
     if not overwrite:
         raise ConfigError(
             f"A run for '{out}' was killed or interrupted and left '{stage}' "
-            f"({dir_size(stage) / 1e6:.1f} MB). Continue it with `aeclust run --resume {out}`, "
+            f"({dir_size(stage) / 1e6:.1f} MB). Continue it with `aeclust {command} --resume "
+            f"{out}`, "
             "or pass --overwrite to discard it and start afresh."
         )
     log.info("discarding the killed run's staging directory %s (--overwrite)", stage)
     shutil.rmtree(stage)
 
 
-def resume_config(out: str | Path) -> RunConfig:
-    """The settings of the killed run headed for ``out``, from its staging directory."""
+def resume_config(out: str | Path, cls: type = RunConfig):
+    """The settings (a ``cls``) of the killed run headed for ``out``, from its staging
+    directory."""
     out = Path(out)
     stage = staging_path(out)
     settings = stage / "config.yaml"
@@ -266,7 +269,7 @@ def resume_config(out: str | Path) -> RunConfig:
             f"No killed run of '{out}' to resume: '{settings}' does not exist{found}. "
             "Give the --out of the killed run (`aeclust runs --stale` lists them)."
         )
-    return make_config(settings)
+    return make_config(settings, cls)
 
 
 def fit_reference(est, data: ImageSet, metrics: dict, progress: bool, checkpoint: Path):

@@ -62,13 +62,13 @@ def staging_path(out: Path) -> Path:
 
 
 @contextmanager
-def staged_dir(out: Path, resumable: bool = False):
+def staged_dir(out: Path, resumable: bool = False, command: str = "run"):
     """Yield a staging directory that becomes ``out`` if the block succeeds.
 
     A plain staging directory is new and private to this job, and removed on any failure.
     A ``resumable`` one is :func:`staging_path` (created, or reused by a resumed job) and
     survives an interrupt (Ctrl-C) and, being on disk, a kill, so the job can continue from
-    its checkpoints; it is removed on other errors.
+    its checkpoints (``aeclust <command> --resume out``); it is removed on other errors.
     """
     out.parent.mkdir(parents=True, exist_ok=True)
     lock = None
@@ -89,8 +89,8 @@ def staged_dir(out: Path, resumable: bool = False):
     except BaseException:
         if resumable and has_checkpoints(stage):  # hours of training are not thrown away
             log.warning(
-                "kept %s with the run's checkpoints: fix the problem, then `aeclust run "
-                "--resume %s`, or remove it", stage, out,
+                "kept %s with the run's checkpoints: fix the problem, then `aeclust %s "
+                "--resume %s`, or remove it", stage, command, out,
             )  # fmt: skip
         else:
             shutil.rmtree(stage, ignore_errors=True)

@@ -2,7 +2,8 @@
 user's power cut or Ctrl-C would: ``python interrupt_at.py SIGNAL WHERE -- aeclust args``.
 
 WHERE is ``PHASE:STEP`` (before training step STEP of the training phase PHASE, e.g.
-``autoencoder:5`` or ``clustering:3``; the phase is the name of its checkpoint file) or
+``autoencoder:5`` or ``clustering:3``; the phase is the name of its checkpoint file, or
+``FOLDER/NAME`` with the checkpoint's folder, e.g. ``1-256/autoencoder:5``) or
 ``cluster`` (when the clusterer of AEClusterer starts fitting, after training).
 """
 
@@ -19,11 +20,14 @@ where = sys.argv[2]
 argv = sys.argv[sys.argv.index("--") + 1 :]
 
 
-def phase_of(trainer) -> str | None:
+def phase_of(trainer) -> tuple:
+    """The trainer's phase, as ``phase`` and as ``folder/phase`` (its checkpoint's folder:
+    e.g. one configuration of ``aeclust bottleneck``)."""
     for cb in trainer.callbacks:
         if isinstance(cb, Checkpoint):
-            return Path(cb.path).stem
-    return None
+            path = Path(cb.path)
+            return path.stem, f"{path.parent.name}/{path.stem}"
+    return ()
 
 
 if where == "cluster":
@@ -41,7 +45,7 @@ else:
     original = LossStep.__call__
 
     def call(self, trainer, batch):
-        if phase_of(trainer) == phase and trainer.global_step == int(step):
+        if phase in phase_of(trainer) and trainer.global_step == int(step):
             os.kill(os.getpid(), sig)
         return original(self, trainer, batch)
 

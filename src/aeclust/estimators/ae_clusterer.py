@@ -158,17 +158,23 @@ class AEClusterer(DeepClusterer):
         self.checkpoint = checkpoint
         self.encoder_weights = encoder_weights
 
-    def fit(self, X, y=None, resume=None):
+    def fit(self, X, y=None, resume=None, eval_sets=None):
         """Train the autoencoder on X, then cluster its codes. Returns self.
 
         ``resume``: the ``checkpoint`` directory of a fit that was killed or interrupted
         with the same data and settings; training continues from its last checkpoint and
         ends with the same weights and labels as a fit that was never stopped. A
         checkpoint of other data or settings is refused with the difference named.
+
+        ``eval_sets``: ``{name: images}``, e.g. ``{"test": X_test}``; after every epoch the
+        mean squared reconstruction error of each, in eval mode, goes into ``history_`` as
+        ``<name>_mse`` (the error of the epoch's final weights on the same images every
+        epoch, unlike the running training ``loss``).
         """
         X = self._check_fit_input(X, y)
+        eval_sets = self._eval_sets(eval_sets)
         seed = self._seed()
-        ckpts = self._checkpoints(X, resume, seed)
+        ckpts = self._checkpoints(X, resume, seed, eval_sets=eval_sets)
         # build everything first, so a bad name fails before minutes of training
         reducer, clusterer = self._clustering_box(len(X), seed)
         self.device_ = resolve_device(self.device)
@@ -179,7 +185,7 @@ class AEClusterer(DeepClusterer):
         if reducer is not None and self.epochs > 0 and distributed.is_main():  # not beside training
             reducer.precompile(len(X), self.autoencoder_.config.latent_dim)
         t0 = time.perf_counter()
-        self.history_ = self._train_autoencoder(X, seed, ckpts)
+        self.history_ = self._train_autoencoder(X, seed, ckpts, eval_sets=eval_sets)
         t1 = time.perf_counter()
         Z = self._encode(X)
         t2 = time.perf_counter()

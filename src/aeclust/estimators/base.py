@@ -24,6 +24,7 @@ from ..losses import reconstruction_loss, to_image
 from ..nn import build_autoencoder, module_spec
 from ..training import (
     EarlyStopping,
+    EvalError,
     LossStep,
     ProgressBar,
     TrainConfig,
@@ -110,11 +111,24 @@ class ImageInputMixin:
             augment=build_augment(getattr(self, "augment", None), self.image_shape_),
         )
 
-    def _checkpoints(self, X, resume, seed: int, y=None) -> CheckpointDir:
+    def _eval_sets(self, eval_sets) -> dict:
+        """``eval_sets`` ({name: images}) as images of the training images' shape."""
+        sets = {}
+        for name, images in (eval_sets or {}).items():
+            images = self._as_images(images, reset=False)
+            if tuple(images.shape[1:]) != self.image_shape_:
+                raise DataError(
+                    f"eval_sets[{name!r}] holds images of shape {tuple(images.shape[1:])}; "
+                    f"the training images are {self.image_shape_}."
+                )
+            sets[str(name)] = images
+        return sets
+
+    def _checkpoints(self, X, resume, seed: int, y=None, eval_sets=None) -> CheckpointDir:
         """Where this fit's phases write (``checkpoint``, else ``resume``) and resume from,
         tagged with what shapes the result: the settings, the seed drawn from
-        ``random_state``, a hash of ``X`` (and of ``y``), the device type and the number of
-        processes."""
+        ``random_state``, a hash of ``X`` (and of ``y`` and of the ``eval_sets``), the
+        device type and the number of processes."""
         write_to = getattr(self, "checkpoint", None) or resume
         identity = {}
         if write_to or resume:
@@ -132,6 +146,8 @@ class ImageInputMixin:
             if y is not None:
                 labels = np.ascontiguousarray(np.asarray(y))
                 identity["labels"] = hashlib.sha256(labels.tobytes()).hexdigest()[:32]
+            if eval_sets:
+                identity["eval_sets"] = {k: data_identity(v) for k, v in eval_sets.items()}
         return CheckpointDir(write_to, resume, identity)
 
 
@@ -187,18 +203,24 @@ class DeepClusterer(ImageInputMixin, ModelFileMixin, ClusterMixin, TransformerMi
         return module
 
     def _train_autoencoder(
-        self, X: np.ndarray, seed: int, ckpts: CheckpointDir, epochs: int | None = None
-    ) -> list[dict]:
+        self, X: np.ndarray, seed: int, ckpts: CheckpointDir, epochs: int | None = None,
+        eval_sets: dict | None = None,
+    ) -> list[dict]:  # fmt: skip
         """Train ``self.autoencoder_`` on reconstruction alone (the phase "autoencoder");
-        returns the history."""
+        returns the history, with ``<name>_mse`` per epoch for every set of ``eval_sets``."""
         loss = reconstruction_loss(self.loss)
         check_loss_range(X, self.loss)
 
         def loss_fn(model, batch):
             return loss(model(batch.x).output, batch.x)
 
+        def mse(model, x):  # per image, on the images' scale
+            return (to_image(model(x).output, self.loss) - x).pow(2).flatten(1).mean(1)
+
+        callbacks = [EvalError(eval_sets, mse)] if eval_sets else []
         cfg = self._train_config(seed, epochs)
-        return fit_phase(self, self.autoencoder_, LossStep(loss_fn), cfg, X, ckpts, "autoencoder")
+        return fit_phase(self, self.autoencoder_, LossStep(loss_fn), cfg, X, ckpts,
+                         "autoencoder", callbacks)  # fmt: skip
 
     def _encode(self, X: np.ndarray) -> np.ndarray:
         return apply_batched(

@@ -398,7 +398,7 @@ class WAEGAN(GenerativeClusterer):
         except (TypeError, ValueError) as exc:
             raise ConfigError(f"{type(self).__name__}: {exc}") from exc
 
-    def _train_autoencoder(self, X, seed, ckpts, epochs=None):
+    def _train_autoencoder(self, X, seed, ckpts, epochs=None, eval_sets=None):
         step = self._step(len(X))
         model = AdversarialAE(self.autoencoder_, self.discriminators_)
         callbacks = self._callbacks(X, seed)
@@ -441,7 +441,7 @@ class BetaVAE(GenerativeClusterer):
     # the WAE-GAN's parameters without the adversarial ones, and β
     __init__ = init_with(WAEGAN.__init__, drop=ADVERSARIAL, beta=30.0)
 
-    def _train_autoencoder(self, X, seed, ckpts, epochs=None):
+    def _train_autoencoder(self, X, seed, ckpts, epochs=None, eval_sets=None):
         loss, beta = self.loss, float(self.beta)
 
         def loss_fn(model, batch):

@@ -17,6 +17,7 @@ from ..errors import ConfigError, check_choice, check_names
 from .acrbm import AEACRBM, ACRBMLayer, AEACRBMConfig, ShallowACRBM, ShallowACRBMConfig
 from .alexnet import AlexNetAutoencoder, AlexNetConfig
 from .blocks import AEOutput, EncoderDecoder
+from .bottleneck import BottleneckCAE, BottleneckCAEConfig
 from .clustering_layer import ClusteringLayer, ClusteringModel
 from .conv import ConvAutoencoder, ConvConfig
 from .conv_pool import ConvNoPoolAutoencoder, ConvNoPoolConfig, ConvPoolAutoencoder, ConvPoolConfig
@@ -42,6 +43,8 @@ AUTOENCODERS: dict[str, tuple[type, type[nn.Module]]] = {
     "resnet": (ResNetConfig, ResNetAutoencoder),
     # Morais: the generator of WAE-GAN / HRWAE-GAN (L latent groups) and of the β-VAE
     "hrwae": (HRWAEConfig, HRWAE),
+    # "Walking the tightrope": the CAE whose bottleneck shape `aeclust bottleneck` varies
+    "bottleneck-cae": (BottleneckCAEConfig, BottleneckCAE),
 }
 
 
@@ -104,9 +107,8 @@ def build_autoencoder(
         if isinstance(latent_dim, bool) or not isinstance(latent_dim, int) or latent_dim < 1:
             raise ConfigError(f"latent_dim must be a positive integer; got {latent_dim!r}.")
         params["latent_dim"] = latent_dim
-    config = config_cls(input_shape=tuple(int(s) for s in input_shape), **params)
     try:
-        return module_cls(config)
+        return module_cls(config_cls(input_shape=tuple(int(s) for s in input_shape), **params))
     except ValueError as exc:  # e.g. images too small for the architecture
         raise ConfigError(f"Cannot build autoencoder {name!r}: {exc}.") from exc
 
@@ -126,6 +128,8 @@ __all__ = [
     "AlexNetAutoencoder",
     "AlexNetConfig",
     "AEOutput",
+    "BottleneckCAE",
+    "BottleneckCAEConfig",
     "ClusteringLayer",
     "ClusteringModel",
     "EncoderDecoder",

@@ -1,7 +1,7 @@
 """The generic training loop, its steps, callbacks, checkpoints and batched inference."""
 
 from .augment import AUGMENTS, RandomAffine, build_augment
-from .callbacks import EarlyStopping, ProgressBar
+from .callbacks import EarlyStopping, EvalError, ProgressBar
 from .checkpoint import Checkpoint, data_identity, read_state, write_state
 from .config import TrainConfig, resolve_device
 from .divergence import DivergenceGuard, TrainingDiverged
@@ -28,6 +28,7 @@ __all__ = [
     "Callback",
     "Checkpoint",
     "EarlyStopping",
+    "EvalError",
     "ProgressBar",
     "TrainConfig",
     "DivergenceGuard",

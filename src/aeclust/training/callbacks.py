@@ -108,3 +108,20 @@ class EarlyStopping(Callback):
     def load_state_dict(self, state: dict) -> None:
         self.best, self.best_epoch = state["best"], state["best_epoch"]
         self.best_state = state["best_state"]
+
+
+class EvalError(Callback):
+    """After every epoch, ``fn(model, x) -> (B,)`` per-sample errors averaged over fixed
+    image sets, in eval mode, logged as ``<name>_<key>`` (e.g. ``test_mse``): the error
+    of the weights at the epoch's end on the same images every epoch, where the logged
+    ``loss`` is the running mean of a changing model over shuffled batches."""
+
+    def __init__(self, sets: dict, fn, key: str = "mse", batch_size: int = 512):
+        self.sets, self.fn, self.key, self.batch_size = sets, fn, key, batch_size
+
+    def on_epoch_end(self, trainer: Trainer, epoch: int, logs: dict) -> None:
+        from .inference import apply_batched
+
+        for name, X in self.sets.items():
+            errors = apply_batched(self.fn, trainer.module, X, self.batch_size, trainer.device)
+            logs[f"{name}_{self.key}"] = float(errors.mean())
