@@ -251,7 +251,7 @@ def test_cli_bottleneck_end_to_end(tiny, tmp_path, capsys, monkeypatch):
     summary = json.loads((out / "summary.json").read_text())
     names = [r["name"] for r in summary["configurations"]]
     assert names == ["pixels", "1-64", "1-1024", "2-16", "2-256"]  # 16 px padded to 32
-    assert summary["n_train"] == 48 and summary["n_test"] == 12  # the last 20% are the test
+    assert summary["n_train"] == 48 and summary["n_test"] == 12  # a random 20% are the test
     assert (out / "models" / "2-256" / "model.json").is_file()
     assert len((out / "history.csv").read_text().splitlines()) == 1 + 4 * 2
     checks = json.loads((out / "findings.json").read_text())

@@ -53,7 +53,13 @@ def default_out(config: BottleneckConfig) -> Path:
 
 def split_data(config: BottleneckConfig) -> tuple[ImageSet, ImageSet]:
     """(train, test): the test images from ``test_data`` or ``test_split`` when given, else
-    the last ``test_fraction`` of the data; then the first ``max_train`` / ``max_test``."""
+    a seeded random ``test_fraction`` of the data; then seeded random samples of
+    ``max_train`` / ``max_test`` images (in their original order).
+
+    Random, not the paper's "first 80%": the paper's images were in no particular order,
+    while files and built-in sets often are (mnist5k is sorted by digit, so its last 20%
+    would be only 8s and 9s)."""
+    rng = np.random.default_rng(config.seed)
     data = load_data(config)
     if config.test_data or config.test_split:
         source = config.test_data or config.data or config.dataset
@@ -67,17 +73,17 @@ def split_data(config: BottleneckConfig) -> tuple[ImageSet, ImageSet]:
                 f"test_fraction={config.test_fraction} of {len(data)} images leaves no "
                 "training or no test images; change it or give --test-data."
             )
-        train, test = data.subset(np.arange(len(data) - n_test)), data.subset(
-            np.arange(len(data) - n_test, len(data)))  # fmt: skip
+        order = rng.permutation(len(data))
+        train, test = data.subset(np.sort(order[n_test:])), data.subset(np.sort(order[:n_test]))
     if test.image_shape != train.image_shape:
         raise DataError(
             f"The test images are {test.image_shape}, the training images {train.image_shape}; "
             "give both the same --image-size and --color."
         )
-    if config.max_train:
-        train = train.subset(np.arange(min(config.max_train, len(train))))
-    if config.max_test:
-        test = test.subset(np.arange(min(config.max_test, len(test))))
+    if config.max_train and config.max_train < len(train):
+        train = train.subset(np.sort(rng.permutation(len(train))[: config.max_train]))
+    if config.max_test and config.max_test < len(test):
+        test = test.subset(np.sort(rng.permutation(len(test))[: config.max_test]))
     return train, test
 
 

@@ -232,11 +232,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_data_arguments(b, "image folder, .npy/.npz or IDX file (the training images)")
     b.add_argument("--test-data", default=A, metavar="PATH", help="the test images (default: "
-                   "the last --test-fraction of the data)")  # fmt: skip
+                   "a random --test-fraction of the data)")  # fmt: skip
     b.add_argument("--test-split", default=A, help="or a split of the dataset, e.g. test")
     b.add_argument("--test-fraction", type=float, default=A, help="default 0.2 (the paper's)")
-    b.add_argument("--max-train", type=int, default=A, help="keep the first N training images")
-    b.add_argument("--max-test", type=int, default=A, help="keep the first N test images")
+    b.add_argument("--max-train", type=int, default=A, help="a random sample of N training images")
+    b.add_argument("--max-test", type=int, default=A, help="a random sample of N test images")
     b.add_argument("--sizes", default=A, help="bottleneck sizes i of eq. 5 (default 1,2,3)")
     b.add_argument("--compressions", default=A,
                    help="compressions c of eq. 6 (default 1/64,1/16,1/4,1)")  # fmt: skip

@@ -154,7 +154,7 @@ class BottleneckConfig:
     that differ only in the shape of their bottleneck)."""
 
     # data, as for `aeclust run`; the test images come from `test_data` / `test_split` or
-    # else are the last `test_fraction` of the data (the paper keeps the first 80%)
+    # else are a seeded random `test_fraction` of the data (the paper: 20%)
     dataset: str = "mnist5k"
     data: str | None = None
     split: str | None = None
@@ -164,8 +164,8 @@ class BottleneckConfig:
     test_data: str | None = None  # a path or dataset name for the test images
     test_split: str | None = None  # a split of the same dataset, e.g. test
     test_fraction: float = 0.2
-    max_train: int | None = None  # keep the first N training images (paper: CelebA 10,000)
-    max_test: int | None = None  # and the first M test images (2,000)
+    max_train: int | None = None  # a seeded sample of N training images (CelebA: 10,000)
+    max_test: int | None = None  # and of M test images (2,000)
     # the grid (eqs. 5 and 6)
     sizes: list | str = field(default_factory=lambda: [1, 2, 3])
     compressions: list | str = field(default_factory=lambda: ["1/64", "1/16", "1/4", "1"])

@@ -7,6 +7,7 @@ findings on the measurements (:func:`findings`). ``aeclust bottleneck``
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import time
 from fractions import Fraction
@@ -153,8 +154,11 @@ def cluster_scores(Z, y, k: int, seed: int) -> dict:
     Z = np.asarray(Z, dtype=np.float32).reshape(len(Z), -1)
     km = build_clusterer("kmeans", k, random_state=seed).fit(Z).labels_
     scores = {"kmeans_acc": cluster_acc(y, km), "kmeans_nmi": nmi(y, km)}
+    if importlib.util.find_spec("umap") is None:  # the optional extra; k-means is enough
+        log.warning("umap-learn is not installed (pip install 'aeclust[umap]'): no UMAP + GMM")
+        return scores
     reducer = build_reducer("umap", n_components=k, random_state=seed)
-    if reducer is not None and len(Z) > k + 2:
+    if len(Z) > k + 2:
         gmm = build_clusterer("gmm", k, random_state=seed).fit(reducer.fit_transform(Z)).labels_
         scores.update(umap_gmm_acc=cluster_acc(y, gmm), umap_gmm_nmi=nmi(y, gmm))
     return scores

@@ -104,11 +104,13 @@ def plot_probe_heatmaps(rows: list[dict]):
         for (si, ci), value in np.ndenumerate(F):
             if np.isfinite(value):
                 text = f"{value:.3f}\n{labels[sizes[si], comps[ci]]}"
-                ax.text(ci, si, text, ha="center", va="center", fontsize=7)
+                dark = abs(value - base) > 0.6 * span  # white on the deep colours
+                ax.text(ci, si, text, ha="center", va="center", fontsize=7,
+                        color="white" if dark else "black")  # fmt: skip
         ax.set_xticks(range(len(comps)), [f"c = {compression_label(c)}" for c in comps])
         ax.set_yticks(range(len(sizes)), [f"size {s}" for s in sizes])
         ax.set_title(f"{part} codes: macro-F1 (pixels: {base:.3f})", fontsize=9)
-    fig.suptitle("Linear probes (logistic regression, 5-fold CV); red = better than pixels")
+    fig.suptitle("Linear probes (cross-validated logistic regression); red = better than pixels")
     fig.tight_layout()
     return fig
 

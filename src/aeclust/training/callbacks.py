@@ -19,7 +19,7 @@ class ProgressBar(Callback):
     """Training progress where a person looks: in a terminal (or a notebook), a tqdm bar
     over all batches of all epochs with the running loss, and a logged line per epoch;
     elsewhere (a log file, CI) one line per epoch on ``stream`` instead (default stderr)
-    with the losses, samples/s and the time left, e.g.
+    with the losses (and the ``_mse`` of fixed image sets), samples/s and the time left, e.g.
     ``autoencoder epoch 3/30: loss 0.0213, 2,480 samples/s, 01:02 left``."""
 
     def __init__(self, desc: str = "training", stream=None):
@@ -49,7 +49,7 @@ class ProgressBar(Callback):
             self.bar.set_postfix(epoch=trainer.epoch, loss=f"{logs['loss']:.4f}", refresh=False)
 
     def on_epoch_end(self, trainer: Trainer, epoch: int, logs: dict) -> None:
-        losses = {k: f"{v:.4g}" for k, v in logs.items() if k.endswith("loss")}
+        losses = {k: f"{v:.4g}" for k, v in logs.items() if k.endswith(("loss", "_mse"))}
         total = trainer.config.epochs
         if self.bar is not None:
             log.info("epoch %d/%d %s", epoch, total, losses)
