@@ -233,6 +233,24 @@ def tiny(tmp_path_factory):
     return path
 
 
+def test_the_split_is_seeded_random_and_mixes_sorted_classes(tmp_path):
+    from aeclust.bottleneck import split_data
+    from aeclust.config import BottleneckConfig
+
+    X = np.arange(90, dtype=np.float32).reshape(90, 1, 1, 1) * np.ones((1, 1, 4, 4), "f4")
+    path = tmp_path / "sorted.npz"
+    np.savez(path, X=X / 90, y=np.repeat([0, 1, 2], 30))  # sorted by class, as mnist5k is
+    cfg = BottleneckConfig(data=str(path), max_train=40, max_test=15, seed=3)
+    train, test = split_data(cfg)
+    assert (len(train), len(test)) == (40, 15)
+    assert set(test.y) == {0, 1, 2} and set(train.y) == {0, 1, 2}
+    assert not set(train.X[:, 0, 0, 0]) & set(test.X[:, 0, 0, 0])  # disjoint
+    again, _ = split_data(cfg)
+    assert np.array_equal(again.X, train.X)
+    other, _ = split_data(BottleneckConfig(data=str(path), max_train=40, seed=4))
+    assert not np.array_equal(other.X, train.X)
+
+
 def lab_args(data, out):
     return ["bottleneck", "--data", str(data), "--sizes", "1,2", "--compressions", "1/16,1",
             "--epochs", "2", "--blocks", "0", "--batch-size", "16", "--probe-folds", "2",
