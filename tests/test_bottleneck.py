@@ -290,6 +290,8 @@ def test_cli_refuses_bad_settings_before_training(tiny, tmp_path, capsys, monkey
         assert main(["-q", *lab_args(tiny, "bad"), *extra]) == 2
         assert message in capsys.readouterr().err
         assert not (tmp_path / "bad").exists() and not list(tmp_path.glob(".bad*"))
+    assert main(["-q", "bottleneck", "--resume", "bad", "--epochs", "3"]) == 2
+    assert "drop --epochs" in capsys.readouterr().err
 
 
 def aeclust(*args, cwd, stop=None):

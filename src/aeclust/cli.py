@@ -360,6 +360,18 @@ def _format_warning(message, category, filename, lineno, line=None) -> str:
     return f"aeclust: warning: {message}\n"
 
 
+def refuse_settings_with_resume(args, overrides: dict, noun: str, extra=("config",)) -> None:
+    """A resumed job keeps the settings it started with: refuse any flag (``overrides``, and
+    the ``extra`` arguments that are set) given beside ``--resume``."""
+    given = sorted(set(overrides) | {k for k in extra if getattr(args, k, None)})
+    if given:
+        flags = ", ".join("--" + k.replace("_", "-") for k in given)
+        raise AeclustError(
+            f"--resume continues a {noun} with its own settings; drop {flags}, or start a "
+            f"new {noun} without --resume."
+        )
+
+
 def cmd_run(args, argv: list[str]) -> int:
     from .config import make_config
     from .run import resume_config, run
@@ -368,13 +380,7 @@ def cmd_run(args, argv: list[str]) -> int:
     skip = ("command", "config", "quiet", "param", "resume")
     overrides = {k: v for k, v in vars(args).items() if k not in skip}
     if hasattr(args, "resume"):
-        given = sorted(set(overrides) | {k for k in ("config", "param") if getattr(args, k, None)})
-        if given:
-            flags = ", ".join("--" + k.replace("_", "-") for k in given)
-            raise AeclustError(
-                f"--resume continues a run with its own settings; drop {flags}, or start a "
-                "new run without --resume."
-            )
+        refuse_settings_with_resume(args, overrides, "run", ("config", "param"))
         config = resume_config(args.resume)
     else:
         params = dict(_param(text) for text in getattr(args, "param", []))
@@ -469,12 +475,7 @@ def cmd_bottleneck(args) -> int:
     skip = ("command", "config", "quiet", "resume")
     overrides = {k: v for k, v in vars(args).items() if k not in skip}
     if hasattr(args, "resume"):
-        if overrides or args.config:
-            given = sorted(overrides) + (["config"] if args.config else [])
-            raise AeclustError(
-                f"--resume continues a laboratory with its own settings; drop "
-                f"{', '.join('--' + k.replace('_', '-') for k in given)}."
-            )
+        refuse_settings_with_resume(args, overrides, "laboratory")
         config = resume_config(args.resume, BottleneckConfig)
     else:
         config = make_config(args.config, BottleneckConfig, **overrides)
