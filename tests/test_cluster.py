@@ -216,3 +216,40 @@ def test_umap_refit_round_trip_is_identical(umap_fitted, new_codes, tmp_path, re
 def test_umap_seed_none_means_zero():
     pytest.importorskip("umap")
     assert build_reducer("umap", random_state=None).get_config()["random_state"] == 0
+
+
+def test_umap_exact_neighbours_from_4096_codes(tmp_path, recwarn):
+    """From 4,096 codes UMAP would search approximately (pynndescent, whose nn_descent is
+    compiled again in every process); the reducer gives it the exact neighbours instead,
+    and transform, the refit and the seed stay as before."""
+    pytest.importorskip("umap")
+    from sklearn.neighbors import NearestNeighbors
+
+    from aeclust.cluster.reducers import ExactSearch, uses_exact_neighbours
+
+    Z, y = make_blobs(4100, n_features=4, centers=K, random_state=0)
+    Z = Z.astype(np.float32)
+    r = build_reducer("umap", n_components=2, random_state=0, n_neighbors=10, n_epochs=20)
+    embedding = r.fit_transform(Z)
+    assert isinstance(r.umap_._knn_search_index, ExactSearch)
+    _, exact = NearestNeighbors(n_neighbors=10, algorithm="brute").fit(Z).kneighbors(Z)
+    assert (np.sort(r.umap_._knn_indices, 1) == np.sort(exact, 1)).mean() > 0.999  # ties
+    labels = make("kmeans").fit(embedding).labels_
+    assert adjusted_rand_score(y, labels) > 0.95
+    new = Z[:30] + 0.05
+    moved = r.transform(new)
+    assert moved.shape == (30, 2)
+    assert np.array_equal(moved, r.transform(new))
+    assert adjusted_rand_score(y[:30], make("kmeans").fit(embedding).predict(moved)) > 0.9
+    config, arrays = round_trip(r.get_config(), r.state_dict(), tmp_path)
+    restored = reducer_from_state(config, arrays)
+    assert not [w for w in recwarn if "refitted UMAP differs" in str(w.message)]
+    assert np.array_equal(restored.transform(new), moved)
+    # where the exact search is used: from 4,096 to 100,000 codes, for metrics it shares
+    params = {"n_neighbors": 20, "metric": "euclidean"}
+    assert [uses_exact_neighbours(n, params) for n in (4095, 4096, 100_000, 100_001)] == [
+        False, True, True, False,
+    ]  # fmt: skip
+    assert uses_exact_neighbours(5000, {"n_neighbors": 20, "metric": "cosine"})
+    assert not uses_exact_neighbours(5000, {"n_neighbors": 20, "metric": "correlation"})
+    assert not uses_exact_neighbours(5000, {"n_neighbors": 5000, "metric": "euclidean"})

@@ -72,7 +72,7 @@ def test_second_process_loads_what_the_first_compiled(tmp_path):
     assert any(cache.glob("umap_*/umap_.*.nbi"))  # the index files of umap-learn's code
 
 
-@pytest.mark.parametrize("n_samples", [400, 4200])  # exact and approximate neighbours
+@pytest.mark.parametrize("n_samples", [400, 4200])  # UMAP's exact neighbours, then ours
 def test_precompile_leaves_nothing_to_compile_for_the_fit(n_samples):
     """What the estimator compiles before training is what the real fit needs."""
     import numpy as np

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import sys
-import warnings
 from collections.abc import Mapping, Sequence
 from numbers import Real
 from pathlib import Path
@@ -22,6 +21,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
 from .cluster.numba_cache import import_umap
+from .cluster.reducers import UMAPReducer
 from .errors import ConfigError, DataError, MissingDependencyError
 from .metrics import NOISE, contingency, matched_row_order  # noqa: F401 (re-exported)
 
@@ -293,14 +293,10 @@ def embed_2d(Z, random_state: int | None = 0, method: str = "auto") -> tuple[np.
             if method == "umap":
                 raise
             log.info("umap-learn is not installed; using PCA for the 2-D embedding.")
-    if umap is not None:
+    if umap is not None and len(Z) > 3:  # UMAP to 2-D needs more than 3 points
         neighbours = max(2, min(15, len(Z) - 1))
-        reducer = umap.UMAP(
-            n_components=2, random_state=random_state, n_neighbors=neighbours, n_epochs=200
-        )
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=".*n_jobs value.*overridden.*")
-            return np.asarray(reducer.fit_transform(Z), dtype=np.float64), "UMAP"
+        reducer = UMAPReducer(2, random_state, n_neighbors=neighbours, min_dist=0.1)
+        return np.asarray(reducer.fit_transform(Z), dtype=np.float64), "UMAP"
     from sklearn.decomposition import PCA
 
     if Z.shape[1] < 2:  # PCA cannot find more components than features

@@ -10,8 +10,13 @@ cached fit against the fit that filled the cache, in new processes).
 
 Two functions cannot be cached: pynndescent's ``nn_descent`` and ``nn_descent_internal``
 call ``numba.get_num_threads()``, whose address numba resolves at run time ("dynamic
-globals"). Each process still compiles those, 10-13 s here, at its first UMAP fit on 4,096
-codes or more (below that UMAP finds exact neighbours and needs neither).
+globals"). A process compiled those (10-25 s on 2 cores) at its first UMAP fit on 4,096
+codes or more; :class:`~aeclust.cluster.reducers.UMAPReducer` now gives UMAP exact
+neighbours up to 100,000 codes, so only larger fits (or other metrics) still need them.
+
+What the cache cannot save is the first ``import umap`` on a machine: pynndescent compiles
+its functions with declared signatures while it is imported (about 30 s on 2 cores). Those
+carry ``cache=True``, so later processes load them (about 3 s).
 
 Where the cache lives is numba's choice: ``$NUMBA_CACHE_DIR`` when set, else
 ``__pycache__`` beside the package's source when that is writable, else

@@ -24,7 +24,11 @@ from .numba_cache import import_umap, is_filled
 
 log = logging.getLogger(__name__)
 
-UMAP_EXACT_BELOW = 4096  # umap-learn finds exact neighbours below this many points
+UMAP_EXACT_BELOW = 4096  # umap-learn finds exact neighbours itself below this many points
+# from there up to EXACT_UP_TO codes, UMAPReducer gives UMAP exact neighbours (sklearn, brute
+# force) instead of its approximate search; the metrics measure the same distance in both
+EXACT_UP_TO = 100_000
+EXACT_METRICS = ("euclidean", "manhattan", "cosine")
 
 
 def auto_neighbours(n_samples: int) -> int:
@@ -61,6 +65,18 @@ class UMAPReducer:
     learning_rate : float, default=1.0
     spread : float, default=1.0
 
+    Neighbours: below 4,096 codes UMAP computes all distances and takes the exact nearest
+    neighbours. Above, umap-learn switches to pynndescent's approximate search, whose
+    ``nn_descent`` numba cannot keep in its cache: every process compiled it again, 22-25 s
+    on 2 cores, more than the search itself costs on 70,000 codes (10 s). So from 4,096 up
+    to :data:`EXACT_UP_TO` (100,000) codes, for the metrics of :data:`EXACT_METRICS`, this
+    class finds the exact neighbours with scikit-learn's brute-force search (0.2 s for
+    5,000 codes, 19 s for 70,000, quadratic in N) and hands them to UMAP; ``transform``
+    searches new codes' neighbours the same way. Exact neighbours are what the approximate
+    search estimates, so the graph can only be closer to UMAP's definition; the layouts are
+    not bit-identical to the approximate ones. Above 100,000 codes, or for another metric,
+    UMAP searches itself.
+
     Attributes
     ----------
     umap_ : umap.UMAP
@@ -93,13 +109,16 @@ class UMAPReducer:
         k = self.n_components
         umap = import_umap("UMAP reduction")
         config = self.get_config()
+        params = self.resolved_params(len(Z))
         log.info("Fitting UMAP on %d codes of size %d -> %d", len(Z), Z.shape[1], k)
+        knn = exact_neighbours(Z, params) if uses_exact_neighbours(len(Z), params) else None
         self.umap_ = umap.UMAP(
             n_components=int(k), random_state=config["random_state"], n_jobs=1,
-            **self.resolved_params(len(Z)),
+            precomputed_knn=(None, None, None) if knn is None else knn, **params,
         )  # fmt: skip
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="n_jobs value .* overridden")
+            warnings.filterwarnings("ignore", message=r"precomputed_knn\[2\]")
             self.embedding_ = np.asarray(self.umap_.fit_transform(Z))
         self.train_codes_ = Z
         self.n_features_in_ = Z.shape[1]
@@ -113,31 +132,35 @@ class UMAPReducer:
         the same cores made each epoch five to eight times slower and the compile itself
         twice as slow (BENCHMARKS.md); it used to run in a thread while the network
         trained. This fits a UMAP with these parameters to a few hundred random codes, on
-        the approximate-neighbour path (pynndescent) when the real fit takes it, at 4,096
-        codes or more; it changes no state of this reducer, and the real fit gives the same
-        bits with or without it.
-        Most of the code then comes from numba's on-disk cache (about 1 s); pynndescent's
-        ``nn_descent`` is compiled in every process (10-13 s on 2 cores), see
+        the path the real fit takes (UMAP's own neighbours below 4,096 codes, the exact ones
+        given to it or pynndescent's above); it changes no state of this reducer, and the
+        real fit gives the same bits with or without it.
+        Later processes load the code from numba's on-disk cache (about 1 s), except
+        pynndescent's ``nn_descent``, compiled again in every process that needs it (above
+        100,000 codes or for other metrics; 22-25 s on 2 cores), see
         :mod:`aeclust.cluster.numba_cache`.
         """
         umap = import_umap("UMAP reduction")
+        params = {**self.resolved_params(n_samples), "n_epochs": 5}
         approximate = n_samples >= UMAP_EXACT_BELOW
+        exact = uses_exact_neighbours(n_samples, params)
         if not is_filled():
             log.info(
                 "Compiling UMAP's numba code before training: about a minute the first time on "
                 "this machine, then loaded from numba's cache."
             )
-        elif approximate:
-            log.info("Compiling UMAP's nearest-neighbour search before training (about 12 s).")
+        elif approximate and not exact:
+            log.info("Compiling UMAP's nearest-neighbour search before training (about 25 s).")
         config = self.get_config()
-        n = max(300, 2 * (self.n_components + 2))
+        n = max(300, 2 * (self.n_components + 2), params["n_neighbors"] + 1)
         Z = np.random.default_rng(0).normal(size=(n, n_features)).astype(np.float32)
         model = umap.UMAP(
             n_components=self.n_components,
             random_state=config["random_state"],
             n_jobs=1,
-            **{**self.resolved_params(n_samples), "n_epochs": 5},
+            **params,
             force_approximation_algorithm=approximate,
+            precomputed_knn=exact_neighbours(Z, params) if exact else (None, None, None),
         )
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -244,3 +267,39 @@ class UMAPReducer:
             f"UMAPReducer(n_components={self.n_components!r}, "
             f"random_state={self.random_state!r}{extra})"
         )
+
+
+def uses_exact_neighbours(n_samples: int, params: Mapping[str, Any]) -> bool:
+    """Whether :class:`UMAPReducer` hands UMAP exact neighbours for ``n_samples`` codes."""
+    return (
+        UMAP_EXACT_BELOW <= n_samples <= EXACT_UP_TO
+        and params.get("metric", "euclidean") in EXACT_METRICS
+        and params["n_neighbors"] < n_samples
+    )
+
+
+def exact_neighbours(Z: np.ndarray, params: Mapping[str, Any]) -> tuple:
+    """``precomputed_knn`` for UMAP: each code's ``n_neighbors`` nearest codes (itself
+    first, as in UMAP's own search), their distances, and a search index for
+    ``transform``."""
+    index = ExactSearch(Z, params.get("metric", "euclidean"))
+    indices, distances = index.query(Z, params["n_neighbors"])
+    return indices, distances, index
+
+
+class ExactSearch:
+    """The part of pynndescent's index that ``umap.UMAP.transform`` uses (``query`` and
+    ``_angular_trees``), answered by scikit-learn's exact brute-force search."""
+
+    _angular_trees = False  # transform reads it to choose pynndescent's epsilon
+
+    def __init__(self, Z: np.ndarray, metric: str):
+        from sklearn.neighbors import NearestNeighbors
+
+        self.search = NearestNeighbors(algorithm="brute", metric=metric).fit(Z)
+
+    def query(self, X, k: int, epsilon: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Indices (int32) and distances (float32) of the ``k`` nearest codes, nearest
+        first; ``epsilon`` (pynndescent's search slack) has no use in an exact search."""
+        distances, indices = self.search.kneighbors(X, int(k))
+        return indices.astype(np.int32), distances.astype(np.float32)
