@@ -52,7 +52,10 @@ def fit_in_new_process(mode: str, cache_dir) -> dict:
 
 
 def test_every_umap_function_caches():
+    from aeclust.cluster.lazy_pynndescent import real
+
     import_umap()
+    real("pynndescent")  # imported when UMAP calls it; its functions cache too
     found = dispatchers()
     assert len(found) > 100  # umap-learn and pynndescent: about 250
     assert {type(d._cache).__name__ for d in found} == {"FunctionCache"}

@@ -14,9 +14,11 @@ globals"). A process compiled those (10-25 s on 2 cores) at its first UMAP fit o
 codes or more; :class:`~aeclust.cluster.reducers.UMAPReducer` now gives UMAP exact
 neighbours up to 100,000 codes, so only larger fits (or other metrics) still need them.
 
-What the cache cannot save is the first ``import umap`` on a machine: pynndescent compiles
-its functions with declared signatures while it is imported (about 30 s on 2 cores). Those
-carry ``cache=True``, so later processes load them (about 3 s).
+What the cache cannot save is the first import of pynndescent on a machine: it compiles its
+functions with declared signatures while it is imported (15-30 s on 2 cores; later
+processes load them from the cache, about 3 s). :func:`import_umap` therefore imports
+umap-learn without pynndescent (:mod:`.lazy_pynndescent`), which is imported only when
+UMAP searches neighbours with it.
 
 Where the cache lives is numba's choice: ``$NUMBA_CACHE_DIR`` when set, else
 ``__pycache__`` beside the package's source when that is writable, else
@@ -27,6 +29,7 @@ cannot cache and UMAP compiles in every process, as without this module.
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
 import sys
@@ -34,16 +37,21 @@ import threading
 import warnings
 
 from ..errors import require
+from . import lazy_pynndescent
 
 log = logging.getLogger(__name__)
 
 PACKAGES = ("pynndescent", "umap")
-_lock = threading.Lock()
+_lock = threading.RLock()
 
 
 def import_umap(purpose: str = "UMAP"):
-    """``import umap`` (or raise with the install hint), with numba's cache switched on."""
-    umap = require("umap", "umap", purpose)
+    """``import umap`` (or raise with the install hint), with numba's cache switched on and
+    pynndescent imported only when umap-learn calls it (:mod:`.lazy_pynndescent`)."""
+    if importlib.util.find_spec("umap") is None:
+        require("umap", "umap", purpose)  # raises, with the install hint
+    with _lock:
+        umap = lazy_pynndescent.import_umap()
     enable_cache()
     return umap
 

@@ -146,8 +146,8 @@ class UMAPReducer:
         exact = uses_exact_neighbours(n_samples, params)
         if not is_filled():
             log.info(
-                "Compiling UMAP's numba code before training: about a minute the first time on "
-                "this machine, then loaded from numba's cache."
+                "Compiling UMAP's numba code before training: 10-20 s the first time on this "
+                "machine, then loaded from numba's cache."
             )
         elif approximate and not exact:
             log.info("Compiling UMAP's nearest-neighbour search before training (about 25 s).")
