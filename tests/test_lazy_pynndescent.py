@@ -62,7 +62,10 @@ def test_a_umap_that_wants_more_is_imported_as_usual():
     assert fallback["digest"] == plain["digest"]
 
 
-TABLES = [("pynndescent.distances", "named_distances"), ("pynndescent.sparse", "sparse_named_distances")]
+TABLES = [
+    ("pynndescent.distances", "named_distances"),
+    ("pynndescent.sparse", "sparse_named_distances"),
+]
 
 
 @pytest.mark.parametrize("module, name", TABLES)
