@@ -12,6 +12,7 @@ from __future__ import annotations
 import atexit
 import datetime as dt
 import os
+import time
 
 import torch
 import torch.distributed as dist
@@ -45,6 +46,43 @@ def teardown() -> None:
             dist.barrier()
         finally:
             dist.destroy_process_group()
+            _wait_for_idle_gloo_threads()
+
+
+def _wait_for_idle_gloo_threads(timeout: float = 2.0) -> None:
+    """Return once gloo's worker threads sleep, waiting for work (at most ``timeout`` s).
+
+    ``destroy_process_group`` does not stop them, and a worker frees a finished collective
+    a moment after the caller saw it complete; the last barrier keeps the collective before
+    it (``gather``'s tensors, which belong to Python) until then. Freeing a Python tensor
+    needs the interpreter lock, and a thread that asks for it while the interpreter shuts
+    down is ended from inside a C++ destructor: "terminate called without an active
+    exception", exit -6, about one run in twenty on a loaded machine (a core dump showed
+    exactly this). Sleeping releases the lock, so a worker that waits for it finishes;
+    two polls 5 ms apart that find every worker asleep mean it has. Linux only (it reads
+    ``/proc``); elsewhere it sleeps 50 ms.
+    """
+    tasks = "/proc/self/task"
+    if not os.path.isdir(tasks):
+        time.sleep(0.05)
+        return
+    deadline, idle_polls = time.monotonic() + timeout, 0
+    while idle_polls < 2 and time.monotonic() < deadline:
+        time.sleep(0.005)
+        idle_polls = idle_polls + 1 if _gloo_workers_asleep(tasks) else 0
+
+
+def _gloo_workers_asleep(tasks: str) -> bool:
+    for tid in os.listdir(tasks):
+        try:
+            with open(f"{tasks}/{tid}/stat") as f:
+                stat = f.read()
+        except OSError:  # the thread has ended
+            continue
+        name, state = stat[stat.index("(") + 1 : stat.rindex(")")], stat[stat.rindex(")") + 2]
+        if name == "pt_gloo_runloop" and state != "S":
+            return False
+    return True
 
 
 def active() -> bool:
