@@ -7,6 +7,7 @@ issue asks for. Prints one JSON line per (dataset, method, seed): acc, nmi, ari,
 the repository root:
 
     python bench/joint.py --datasets mnist5k digits --seeds 0 1 2
+    python bench/joint.py --datasets fashion-mnist --subset 5000 --methods dcae-kmeans
 
 Never run by the test suite.
 """
@@ -17,6 +18,8 @@ import argparse
 import json
 import resource
 import time
+
+import numpy as np
 
 from aeclust import DCEC, DEC, IDEC, AEClusterer, DCAEKMeans, load_dataset
 from aeclust.metrics import evaluate
@@ -48,10 +51,19 @@ def main(argv=None) -> None:
     parser.add_argument("--warmup-epochs", type=int, default=0)
     parser.add_argument("--e1-reduction", default="sum", choices=["sum", "mean"])
     parser.add_argument("--pretrain-epochs", type=int, default=50, help="DEC, IDEC, DCEC")
+    parser.add_argument(
+        "--subset",
+        type=int,
+        default=0,
+        help="a random subset of this many images (chosen with seed 0)",
+    )
     parser.add_argument("--cluster-epochs", type=int, default=50, help="DEC, IDEC, DCEC (most)")
     args = parser.parse_args(argv)
     for name in args.datasets:
         data = load_dataset(name)
+        if args.subset:  # the same images for every seed and method
+            rng = np.random.default_rng(0)
+            data = data.subset(rng.choice(len(data), args.subset, replace=False))
         k = len(set(data.y.tolist()))
         for seed in args.seeds:
             for method in args.methods:
