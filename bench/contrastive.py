@@ -21,7 +21,7 @@ import time
 import numpy as np
 import torch
 import torch.nn.functional as F
-from selflabel import Net, images, infer
+from selflabel import Net, fit, images, infer
 from torch import nn
 
 from aeclust.cluster import build_clusterer, build_reducer
@@ -64,28 +64,18 @@ def main(a) -> None:
     net = Net(X.shape[1], k, widths=(a.width, 2 * a.width, 4 * a.width))
     proj = nn.Sequential(nn.Linear(128, 128), nn.ReLU(), nn.Linear(128, 64))
     params = [*net.body.parameters(), *net.embed.parameters(), *proj.parameters()]
-    opt = torch.optim.Adam(params, 1e-3)
     g = torch.Generator().manual_seed(a.seed)
     train_idx = np.arange(len(X))
     if a.subset:
         train_idx = np.random.default_rng(a.seed).choice(len(X), a.subset, replace=False)
     Xt = torch.from_numpy(X)
-    steps = a.epochs * (len(train_idx) // a.batch)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, 3e-3, total_steps=steps)
+
+    def batch_loss(b):
+        v = torch.cat([view(Xt[b], g, a.scale), view(Xt[b], g, a.scale)])
+        return nt_xent(*proj(net.embed(net.body(v))).chunk(2), a.tau)
+
     net.train()
-    losses = []
-    for _ in range(a.epochs):
-        perm = torch.from_numpy(train_idx)[torch.randperm(len(train_idx), generator=g)]
-        for s in range(len(train_idx) // a.batch):
-            xb = Xt[perm[s * a.batch : (s + 1) * a.batch]]
-            v = torch.cat([view(xb, g, a.scale), view(xb, g, a.scale)])
-            e = proj(net.embed(net.body(v)))
-            loss = nt_xent(*e.chunk(2), a.tau)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            sched.step()
-            losses.append(loss.item())
+    losses = fit(params, batch_loss, train_idx, a.epochs, a.batch, g)
     t1 = time.perf_counter()
     E, _ = infer(net, X)
     Z = build_reducer("umap", n_components=k, random_state=a.seed).fit_transform(E)

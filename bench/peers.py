@@ -21,6 +21,7 @@ over aeclust's in the same run. Never run by the test suite.
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import os
 import subprocess
@@ -35,7 +36,8 @@ from aeclust.data import load_dataset
 from aeclust.metrics import ari, cluster_acc, nmi
 
 HERE = Path(__file__).resolve().parent
-PEERS = ("kmeans", "umap-gmm", "ae-kmeans", "dec", "idec", "dcn", "n2d")
+DEEP = ("ae-kmeans", "dec", "idec", "dcn", "n2d")  # clustpy's, with its autoencoder
+PEERS = ("kmeans", "umap-gmm", *DEEP)
 LIGHT = ("scikit-learn", "scipy", "pandas", "tqdm", "matplotlib", "umap-learn")
 
 
@@ -84,8 +86,8 @@ def main(a) -> None:
                     cmd = ["aeclust", "-q", "run", "--dataset", a.dataset, "--seed", str(seed),
                            "--out", str(out)]  # fmt: skip
                     wall, peak = timed(cmd, Path(f"{out}.log"))
-                    assigned = np.loadtxt(out / "assignments.csv", delimiter=",", skiprows=1,
-                                          usecols=1, dtype=np.int64)  # fmt: skip
+                    with open(out / "assignments.csv", newline="") as f:
+                        assigned = np.array([int(r["cluster"]) for r in csv.DictReader(f)])
                 else:
                     epochs = [str(a.pretrain_epochs), str(a.clustering_epochs)]
                     cmd = [str(python), str(HERE / "peers_worker.py"), str(npz), m, str(seed),
@@ -97,8 +99,7 @@ def main(a) -> None:
                     acc=round(cluster_acc(y, assigned), 4), nmi=round(nmi(y, assigned), 4),
                     ari=round(ari(y, assigned), 4), seconds=round(wall, 1),
                     peak_gb=round(peak, 2),
-                    pretrain_epochs=None if m in ("aeclust", "kmeans", "umap-gmm")
-                    else a.pretrain_epochs,
+                    pretrain_epochs=a.pretrain_epochs if m in DEEP else None,
                 ))  # fmt: skip
                 print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
             ours = next((r["seconds"] for r in rows if r["method"] == "aeclust"), None)

@@ -69,26 +69,38 @@ def confident(labels: np.ndarray, conf: np.ndarray, share: float) -> np.ndarray:
     return np.concatenate(keep)
 
 
-def train(X, idx, y, k, seed, epochs, batch, aug, width):
-    torch.manual_seed(seed)
-    net = Net(X.shape[1], k, widths=(width, 2 * width, 4 * width))
-    opt = torch.optim.Adam(net.parameters(), 1e-3)
-    g = torch.Generator().manual_seed(seed)
-    Xt = torch.from_numpy(X)
-    yt = torch.from_numpy(y.astype(np.int64))
+def fit(params, batch_loss, idx: np.ndarray, epochs: int, batch: int, g) -> list[float]:
+    """Adam with a one-cycle learning rate (peak 3e-3) on ``batch_loss(indices)``, over
+    shuffled full batches of ``idx`` drawn with ``g``; the loss of every step."""
+    opt = torch.optim.Adam(params, 1e-3)
     steps = epochs * (len(idx) // batch)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, 3e-3, total_steps=steps)
-    net.train()
+    losses = []
     for _ in range(epochs):
         perm = torch.from_numpy(idx)[torch.randperm(len(idx), generator=g)]
         for s in range(len(idx) // batch):
-            b = perm[s * batch : (s + 1) * batch]
-            _, logits = net(aug(Xt[b], g))
-            loss = F.cross_entropy(logits, yt[b], label_smoothing=0.1)
+            loss = batch_loss(perm[s * batch : (s + 1) * batch])
             opt.zero_grad()
             loss.backward()
             opt.step()
             sched.step()
+            losses.append(loss.item())
+    return losses
+
+
+def train(X, idx, y, k, seed, epochs, batch, aug, width):
+    torch.manual_seed(seed)
+    net = Net(X.shape[1], k, widths=(width, 2 * width, 4 * width))
+    g = torch.Generator().manual_seed(seed)
+    Xt = torch.from_numpy(X)
+    yt = torch.from_numpy(y.astype(np.int64))
+
+    def batch_loss(b):
+        _, logits = net(aug(Xt[b], g))
+        return F.cross_entropy(logits, yt[b], label_smoothing=0.1)
+
+    net.train()
+    fit(net.parameters(), batch_loss, idx, epochs, batch, g)
     return net
 
 
