@@ -26,6 +26,7 @@ import numpy as np
 
 from ..errors import DataError
 from .dataset import ImageSet
+from .memory import check_fits, npy_header, read_header
 from .validate import check_labels, to_images
 
 X_KEYS = ("X", "x", "images")  # keys tried in order for the images of a .npz file
@@ -109,6 +110,7 @@ def load_array(path: str | os.PathLike, *, image_shape=None) -> ImageSet:
     suffix = path.suffix.lower()
     if suffix not in (".npy", ".npz"):
         raise DataError(f"'{path}' is not a .npy or .npz file; save the images with numpy.save.")
+    _check_memory(path, suffix)
     arrays = _read_numpy(path)
     if suffix == ".npy":
         return ImageSet(X=as_images(arrays, image_shape, f"'{path.name}'"), name=path.name)
@@ -145,6 +147,7 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
     big-endian uint32, then the data, big-endian, row-major.
     """
     path = _existing_file(path)
+    _check_idx_memory(path)
     try:
         with open(path, "rb") as f:
             data = f.read()
@@ -266,3 +269,55 @@ def _read_numpy(path: Path):
         raise DataError(f"'{path.name}' is not a valid NumPy file ({exc}).") from exc
     except (OSError, EOFError, zipfile.BadZipFile) as exc:
         raise DataError(f"'{path.name}' could not be read as a NumPy file ({exc}).") from exc
+
+
+def loaded_bytes(shape, dtype) -> int:
+    """Bytes of an array of ``shape`` and ``dtype`` read and then turned into float32
+    images (both exist for a moment)."""
+    n = math.prod(shape)
+    return n * 4 + (0 if np.dtype(dtype) == np.float32 else n * np.dtype(dtype).itemsize)
+
+
+def _check_memory(path: Path, suffix: str) -> None:
+    """The memory guard (:mod:`aeclust.data.memory`) for a .npy or .npz file, from the
+    array headers alone; a truncated .npy is refused here too."""
+    with open(path, "rb") as f:
+        magic = f.read(6)
+    if suffix == ".npy" and magic == b"\x93NUMPY":
+        shape, dtype, _ = npy_header(path)
+        check_fits(loaded_bytes(shape, dtype), f"'{path.name}' ({dtype}, shape {shape})")
+        return
+    if magic[:4] != b"PK\x03\x04":
+        return  # _read_numpy names the problem
+    total = 0
+    try:
+        with zipfile.ZipFile(path) as archive:
+            for info in archive.infolist():
+                with archive.open(info) as member:
+                    try:
+                        shape, dtype = read_header(member)
+                    except (ValueError, TypeError):
+                        continue  # not an array; _read_numpy names it
+                total += loaded_bytes(shape, dtype)
+    except (OSError, zipfile.BadZipFile):
+        return  # _read_numpy names the problem
+    check_fits(total, f"the arrays of '{path.name}'")
+
+
+def _check_idx_memory(path: Path) -> None:
+    """The memory guard for an IDX file, from its header (decompressing only that)."""
+    with open(path, "rb") as f:
+        opener = gzip.open if f.read(2) == b"\x1f\x8b" else open
+    try:
+        with opener(path, "rb") as f:
+            head = f.read(4)
+            if len(head) < 4 or head[:2] != b"\x00\x00" or head[2] not in IDX_DTYPES:
+                return  # read_idx names the problem
+            dims = f.read(4 * head[3])
+    except (OSError, EOFError):
+        return
+    if len(dims) < 4 * head[3]:
+        return
+    shape = tuple(int(d) for d in np.frombuffer(dims, ">u4"))
+    dtype = np.dtype(IDX_DTYPES[head[2]])
+    check_fits(loaded_bytes(shape, dtype) + path.stat().st_size, f"'{path.name}' (shape {shape})")

@@ -49,7 +49,8 @@ class ImageSet:
         if index.dtype == bool:
             index = np.flatnonzero(index)
         return ImageSet(
-            X=self.X[index],
+            # images on disk (DiskImages) give a view that reads nothing now
+            X=self.X.subset(index) if hasattr(self.X, "subset") else self.X[index],
             y=None if self.y is None else self.y[index],
             names=None if self.names is None else [self.names[i] for i in index],
             groups=None if self.groups is None else self.groups[index],

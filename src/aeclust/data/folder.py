@@ -25,6 +25,7 @@ from PIL import Image, UnidentifiedImageError
 from ..errors import ConfigError, DataError
 from ..progress import progress
 from .dataset import ImageSet
+from .memory import check_fits, images_bytes
 
 logger = logging.getLogger(__name__)
 
@@ -95,6 +96,7 @@ def load_folder(
     skip_bad: bool = False,
     recursive: bool = True,
     layout: str = "auto",
+    stream: bool = False,
 ) -> ImageSet:
     """Load every image file under ``path``.
 
@@ -118,6 +120,13 @@ def load_folder(
     layout : {"auto", "flat", "classes", "groups/classes"}
         How labels and groups are read from the folder names; "auto" uses
         :func:`detect_layout`.
+    stream : bool
+        Decode nothing now: ``X`` is a :class:`~aeclust.data.lazy.LazyFolder` that decodes
+        the images a batch needs when it is read (in DataLoader worker processes when its
+        ``workers`` > 0), so the folder may be far larger than memory. The file list,
+        labels and groups are known up front; files whose header cannot be read are found
+        now, a file that fails only when decoded fails when it is first read (`aeclust
+        cache` reads every file once and keeps the pixels in a memory-mapped .npy).
 
     Returns
     -------
@@ -158,11 +167,18 @@ def load_folder(
     readable = [f for f in files if f not in bad]
     if not readable:
         _drop_bad(files, bad, skip_bad, root)  # raises: nothing could be read
-    X, decode_bad = _read_pixels(root, readable, modes, sizes, size, color)
-    bad.update(decode_bad)
-    files = _drop_bad(files, dict(sorted(bad.items())), skip_bad, root)
-    if len(X) != len(files):  # rows of files that failed to decode are at the end
-        X.resize((len(files), *X.shape[1:]), refcheck=False)
+    channels, size = _image_shape(readable, modes, sizes, size, color)
+    if stream:
+        from .lazy import LazyFolder
+
+        files = _drop_bad(files, dict(sorted(bad.items())), skip_bad, root)
+        X = LazyFolder(root, files, channels, size)
+    else:
+        X, decode_bad = _read_pixels(root, readable, channels, size)
+        bad.update(decode_bad)
+        files = _drop_bad(files, dict(sorted(bad.items())), skip_bad, root)
+        if len(X) != len(files):  # rows of files that failed to decode are at the end
+            X.resize((len(files), *X.shape[1:]), refcheck=False)
     _warn_empty_dirs(dirs, files, label_depth, recursive)
 
     images = ImageSet(X=X, names=files, name=root.name or str(root))
@@ -260,12 +276,9 @@ def _reason(exc: Exception) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-def _read_pixels(root: Path, files, modes, sizes, size, color) -> tuple[np.ndarray, dict]:
-    """Decode every file into one preallocated (N, C, H, W) float32 array.
-
-    Files that fail to decode are reported in the returned dict; the array rows of the
-    good files come first, in order, so the caller can cut the array to the good count.
-    """
+def _image_shape(files, modes, sizes, size, color) -> tuple[int, tuple[int, int]]:
+    """(channels, (H, W)) of the images read from ``files`` with ``size`` and ``color``;
+    raise when they differ in size and no ``size`` is given."""
     if color == "auto":
         channels = 1 if all(modes[f] in GRAY_MODES for f in files) else 3
     else:
@@ -280,6 +293,17 @@ def _read_pixels(root: Path, files, modes, sizes, size, color) -> tuple[np.ndarr
                 f"{size[0]}x{size[1]} and '{other}' is {sizes[other][0]}x{sizes[other][1]} "
                 "(height x width). Pass image_size (CLI: --image-size) to resize them all."
             )
+    return channels, size
+
+
+def _read_pixels(root: Path, files, channels: int, size) -> tuple[np.ndarray, dict]:
+    """Decode every file into one preallocated (N, C, H, W) float32 array.
+
+    Files that fail to decode are reported in the returned dict; the array rows of the
+    good files come first, in order, so the caller can cut the array to the good count.
+    """
+    what = f"{len(files)} images of {channels}x{size[0]}x{size[1]} from '{root}'"
+    check_fits(images_bytes(len(files), channels, *size), what)
     X = np.empty((len(files), channels, *size), dtype=np.float32)  # (N, C, H, W)
     bad, k = {}, 0
     few = len(files) <= _PROGRESS_MIN

@@ -1,4 +1,5 @@
-"""Images that stay on disk: a memory-mapped ``.npy`` read batch by batch.
+"""Images that stay on disk: a ``.npy`` file read batch by batch (and the base class of
+images on disk, :class:`DiskImages`).
 
 :class:`MappedImages` is what the estimators, the trainer and batched encoding take in
 place of an in-memory array when the images do not fit in memory (or need not be loaded).
@@ -10,62 +11,67 @@ fit on ``load_array(path).X`` with the same seed give the same bits.
 
 from __future__ import annotations
 
+import copy
 import os
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import DataError
+from .memory import npy_header
 
 SCALES = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}
 CHUNK_BYTES = 64 << 20  # rows read at once by the streaming passes
 
 
-class MappedImages:
-    """The (N, C, H, W) or (N, H, W) images of a ``.npy`` file (or an ``np.memmap``),
-    memory-mapped read-only."""
+class DiskImages:
+    """Images that stay on disk and are read a batch at a time (the base of
+    :class:`MappedImages` and :class:`~aeclust.data.lazy.LazyFolder`).
 
-    def __init__(self, source: str | os.PathLike | np.ndarray):
-        if isinstance(source, np.ndarray):
-            array, self.path = source, getattr(source, "filename", None)
-        else:
-            self.path = Path(source)
-            try:
-                array = np.load(self.path, mmap_mode="r")
-            except (OSError, ValueError) as exc:
-                raise DataError(f"Cannot memory-map '{self.path}' as a .npy file: {exc}") from exc
-        if array.ndim == 3:
-            array = array[:, None]
-        if array.ndim != 4 or not (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
-            raise DataError(
-                f"A memory-mapped image file must hold numeric (N, C, H, W) or (N, H, W) "
-                f"images; '{self.path}' holds {array.dtype} of shape {array.shape}."
-            )
-        if len(array) == 0:
-            raise DataError(f"'{self.path}' holds no images.")
-        self.array = array
-        self.scale = SCALES.get(array.dtype)
+    ``images[index]`` (an int array, a torch index tensor or a slice) returns those rows as
+    float32 (N', C, H, W). ``subset(index)`` is a view of some rows (nothing is read).
+    ``workers``: DataLoader worker processes that read the batches of training and encoding
+    ahead of the model (0: read in the training process itself).
+    """
+
+    image_shape: tuple[int, int, int]  # (C, H, W) of one image
+    rows: np.ndarray | None = None  # the rows of the source this view holds (None: all)
+    workers: int = 0
+
+    def _count(self) -> int:  # rows of the whole source
+        raise NotImplementedError
+
+    def _read(self, index: np.ndarray) -> np.ndarray:  # rows of the source, float32
+        raise NotImplementedError
 
     @property
     def shape(self) -> tuple[int, ...]:
-        return tuple(self.array.shape)
+        return (len(self), *self.image_shape)
 
-    @property
-    def ndim(self) -> int:
-        return 4
-
+    ndim = 4
     dtype = np.dtype(np.float32)
 
     def __len__(self) -> int:
-        return len(self.array)
+        return self._count() if self.rows is None else len(self.rows)
 
     def __getitem__(self, index) -> np.ndarray:
         if hasattr(index, "numpy"):  # a torch index tensor
             index = index.numpy()
-        rows = np.array(self.array[index], dtype=np.float32)
-        if self.scale:
-            rows /= self.scale
-        return rows
+        if isinstance(index, slice):
+            index = np.arange(len(self))[index]
+        index = np.asarray(index, dtype=np.int64).reshape(-1)
+        if self.rows is not None:
+            index = self.rows[index]
+        return self._read(index)
+
+    def subset(self, index) -> DiskImages:
+        """The images at ``index`` (ints or a boolean mask), as a view that stays on disk."""
+        index = np.asarray(index)
+        if index.dtype == bool:
+            index = np.flatnonzero(index)
+        view = copy.copy(self)
+        view.rows = index.astype(np.int64) if self.rows is None else self.rows[index]
+        return view
 
     def chunks(self):
         """(start, rows) over all images, ``CHUNK_BYTES`` at a time (a streaming pass)."""
@@ -73,8 +79,6 @@ class MappedImages:
 
     def check_finite(self) -> None:
         """Raise DataError if any value is NaN or infinite (one streaming pass)."""
-        if np.issubdtype(self.array.dtype, np.integer):
-            return
         for start, rows in self.chunks():
             bad = np.flatnonzero(~np.isfinite(rows.reshape(len(rows), -1)).all(axis=1))
             if len(bad):
@@ -82,6 +86,112 @@ class MappedImages:
                     f"The data contains NaN or infinite values (first at index "
                     f"{start + bad[0]}). Remove or impute them first."
                 )
+
+
+class MappedImages(DiskImages):
+    """The (N, C, H, W) or (N, H, W) images of a ``.npy`` file (or an ``np.memmap``), read
+    a batch at a time.
+
+    A file is read with positioned reads (``os.pread``) of the rows a batch needs, not
+    memory-mapped: pages of a memory map that training touched count in the process's
+    resident memory until the kernel reclaims them, so an epoch over a 10 GB file would
+    show 10 GB of RSS, and mapping the whole file needs address space of its size. Read
+    rows go through the page cache, which the kernel shares and frees as it needs.
+    """
+
+    def __init__(self, source: str | os.PathLike | np.ndarray, workers: int = 0):
+        self.array, self.path, self._file = None, None, None
+        if isinstance(source, np.ndarray):
+            self.array, self.path = source, getattr(source, "filename", None)
+            shape, dtype = source.shape, source.dtype
+        else:
+            self.path = Path(source)
+            if not self.path.is_file():
+                raise DataError(f"'{self.path}' does not exist or is not a file.")
+            shape, dtype, offset = npy_header(self.path)  # a truncated file is refused
+            if _fortran_order(self.path):
+                raise DataError(
+                    f"'{self.path.name}' is stored in Fortran order; save it in C order "
+                    "(numpy.save(path, np.ascontiguousarray(X))) to read it batch by batch."
+                )
+        if len(shape) == 3:
+            shape = (shape[0], 1, *shape[1:])
+        if len(shape) != 4 or not (np.issubdtype(dtype, np.number) or dtype == np.bool_):
+            raise DataError(
+                f"A streamed image file must hold numeric (N, C, H, W) or (N, H, W) images; "
+                f"'{self.path}' holds {dtype} of shape {tuple(shape)}."
+            )
+        if shape[0] == 0:
+            raise DataError(f"'{self.path}' holds no images.")
+        self.n, self.file_dtype = int(shape[0]), np.dtype(dtype)
+        self.image_shape = tuple(int(s) for s in shape[1:])
+        self.row_bytes = int(np.prod(self.image_shape)) * self.file_dtype.itemsize
+        self.scale = SCALES.get(self.file_dtype)
+        self.workers = workers
+        if self.array is None:
+            self._file = _RowFile(self.path, offset, self.row_bytes)
+
+    def _count(self) -> int:
+        return self.n
+
+    def _read(self, index: np.ndarray) -> np.ndarray:
+        if self.array is not None:
+            raw = np.asarray(self.array[index]).reshape(len(index), *self.image_shape)
+        else:
+            raw = np.empty((len(index), *self.image_shape), dtype=self.file_dtype)
+            flat = raw.reshape(len(index), -1).view(np.uint8)  # (N', row_bytes)
+            # runs of consecutive rows are read at once (encoding reads slices)
+            breaks = np.flatnonzero(np.diff(index) != 1) + 1
+            for run in np.split(np.arange(len(index)), breaks):
+                if len(run):
+                    self._file.read(flat[run[0] : run[-1] + 1], int(index[run[0]]))
+        rows = raw.astype(np.float32)
+        if self.scale:
+            rows /= self.scale
+        return rows
+
+    def check_finite(self) -> None:
+        if not np.issubdtype(self.file_dtype, np.integer):
+            super().check_finite()
+
+
+class _RowFile:
+    """Rows of bytes at ``offset + row * row_bytes`` of a file, read with ``os.preadv``.
+    Views of one :class:`MappedImages` share it; each process opens the file itself (a
+    DataLoader worker gets a copy without the descriptor)."""
+
+    def __init__(self, path: Path, offset: int, row_bytes: int):
+        self.path, self.offset, self.row_bytes = path, offset, row_bytes
+        self.fd, self.pid = None, None
+
+    def read(self, out: np.ndarray, row: int) -> None:
+        """Fill ``out`` (C-contiguous bytes of whole rows) with the rows from ``row`` on."""
+        if self.fd is None or self.pid != os.getpid():
+            self.fd, self.pid = os.open(self.path, os.O_RDONLY), os.getpid()
+        view, done = memoryview(out).cast("B"), 0
+        start = self.offset + row * self.row_bytes
+        while done < len(view):
+            got = os.preadv(self.fd, [view[done:]], start + done)
+            if got <= 0:
+                raise DataError(f"'{self.path}' ended early while reading row {row}; was it "
+                                "changed or cut while in use?")  # fmt: skip
+            done += got
+
+    def __getstate__(self):
+        return {**self.__dict__, "fd": None, "pid": None}
+
+    def __del__(self):
+        if getattr(self, "fd", None) is not None and self.pid == os.getpid():
+            os.close(self.fd)
+
+
+def _fortran_order(path: Path) -> bool:
+    """Whether the .npy at ``path`` stores its array in Fortran (column-major) order."""
+    with open(path, "rb") as f:
+        major, _ = np.lib.format.read_magic(f)
+        read = np.lib.format.read_array_header_1_0 if major == 1 else (
+            np.lib.format.read_array_header_2_0)  # fmt: skip
+        return bool(read(f, max_header_size=1 << 20)[1])
 
 
 def chunks(X):
@@ -94,7 +204,7 @@ def chunks(X):
 
 def value_range(X) -> tuple[float, float]:
     """(min, max) of an array or :class:`MappedImages`, in one streaming pass for the latter."""
-    if isinstance(X, MappedImages):
+    if isinstance(X, DiskImages):
         lo, hi = np.inf, -np.inf
         for _, rows in X.chunks():
             lo, hi = min(lo, float(rows.min())), max(hi, float(rows.max()))

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import difflib
 import importlib.util
+import logging
 import os
 import re
 from collections.abc import Callable
@@ -25,8 +26,12 @@ from PIL import Image
 
 from ..errors import ConfigError, DataError
 from .arrays import idx_labels_path, load_array, load_idx
+from .cache import read_cache_labels
 from .dataset import ImageSet
 from .folder import check_color, check_image_size, load_folder
+from .mapped import MappedImages
+
+log = logging.getLogger(__name__)
 
 DEFAULT_DATASET = "mnist5k"
 FASHION_MNIST_ENV = "AECLUST_FASHION_MNIST_DIR"  # overrides FASHION_MNIST_DIR
@@ -95,6 +100,8 @@ def load_dataset(
     image_size: int | tuple[int, int] | None = None,
     color: str = "auto",
     skip_bad: bool = False,
+    stream: bool = False,
+    workers: int = 0,
 ) -> ImageSet:
     """Load a built-in dataset by name, or the data at a path.
 
@@ -116,18 +123,33 @@ def load_dataset(
         dropped by either.
     skip_bad : bool
         Skip unreadable image files with a warning (folders only).
+    stream : bool
+        Keep the images on disk and read them a batch at a time, for data larger than
+        memory: a folder becomes a :class:`~aeclust.data.lazy.LazyFolder` (decoded when
+        read), a ``.npy`` a :class:`~aeclust.data.MappedImages` (memory-mapped; an ``aeclust
+        cache`` brings its labels). ``.npz`` and IDX files cannot be streamed. Built-in
+        datasets are small and always load into memory.
+    workers : int
+        With ``stream``: DataLoader worker processes that read (decode) the next batches
+        while the model computes on the current one (0: read in this process).
 
     Returns
     -------
     ImageSet
+        Without ``stream``, the memory guard (:mod:`aeclust.data.memory`) refuses data that
+        would not fit in memory before reading it, and names ``stream``.
     """
     size = check_image_size(image_size)
     check_color(color)
+    if isinstance(workers, bool) or not isinstance(workers, int | np.integer) or workers < 0:
+        raise ConfigError(f"workers must be a whole number >= 0; got {workers!r}.")
     spec = _builtin(source)
     if spec is not None:
         split = _check_split(spec, split)  # a wrong split is wrong wherever the data are
         if not spec.available():
             raise DataError(f"The dataset {spec.name!r} is not available here. {spec.hint}")
+        if stream:
+            log.info("%s is small and built in: loaded into memory (stream ignored)", spec.name)
         images = spec.load(split)
         return _adapt(images, size, color)
 
@@ -140,9 +162,17 @@ def load_dataset(
             f"'{path}'; drop split, or point to the files of the split you want."
         )
     if path.is_dir():
-        return load_folder(path, image_size=size, color=color, skip_bad=skip_bad)
+        images = load_folder(path, image_size=size, color=color, skip_bad=skip_bad,
+                             stream=stream)  # fmt: skip
+        if stream:
+            images.X.workers = workers
+        return images
     name = path.name.lower()
-    if name.endswith((".npy", ".npz")):
+    if stream:
+        return _stream_file(path, size, color, workers)
+    if name.endswith(".npy"):
+        images = read_cache_labels(load_array(path), path)
+    elif name.endswith(".npz"):
         images = load_array(path)
     elif re.search(r"(idx\d-ubyte|\.idx)$", name.removesuffix(".gz")):
         images = load_idx(path, idx_labels_path(path))
@@ -152,6 +182,27 @@ def load_dataset(
             "IDX file (*-idx3-ubyte, *.idx, optionally .gz)."
         )
     return _adapt(images, size, color)
+
+
+def _stream_file(path: Path, size, color: str, workers: int) -> ImageSet:
+    """The images of a ``.npy`` memory-mapped (with an ``aeclust cache``'s labels)."""
+    if not path.name.lower().endswith(".npy"):
+        raise DataError(
+            f"'{path.name}' cannot be streamed: only a .npy file (memory-mapped) or an image "
+            "folder can. Save the images with numpy.save (uncompressed), or convert a folder "
+            "with `aeclust cache --data DIR --out images.npy`; or drop --stream."
+        )
+    X = MappedImages(path, workers=workers)
+    if (color != "auto" and color != ("gray" if X.image_shape[0] == 1 else "rgb")) or (
+        size is not None and tuple(X.image_shape[1:]) != size
+    ):
+        raise DataError(
+            f"'{path.name}' holds {'x'.join(map(str, X.image_shape))} images; a streamed .npy "
+            "is read as it is stored, so --image-size and --color cannot change it. Drop "
+            "them, or cache the image folder at that size and colour: `aeclust cache --data "
+            "DIR --image-size H --color C --out images.npy`."
+        )
+    return read_cache_labels(ImageSet(X=X, name=path.name), path)
 
 
 def _builtin(source) -> DatasetSpec | None:

@@ -17,7 +17,7 @@ from sklearn.base import BaseEstimator, ClusterMixin, TransformerMixin
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ..data.mapped import MappedImages, value_range
+from ..data.mapped import DiskImages, value_range
 from ..data.validate import to_images
 from ..errors import DataError
 from ..losses import reconstruction_loss, to_image
@@ -79,7 +79,7 @@ class ImageInputMixin:
 
     def _as_images(self, X, reset: bool) -> np.ndarray:
         """(N, C, H, W) images pass through; (N, D) vectors go through sklearn's checks."""
-        if isinstance(X, MappedImages):  # stays on disk; checked in one streaming pass
+        if isinstance(X, DiskImages):  # stays on disk; checked in one streaming pass
             X.check_finite()
             return X
         ndim = X.ndim if hasattr(X, "ndim") else np.asarray(X).ndim

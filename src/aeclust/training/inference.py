@@ -1,10 +1,48 @@
-"""Apply a model to many samples in batches, without gradients."""
+"""Reading batches (ahead of the model, for images on disk) and applying a model to many
+samples in batches, without gradients."""
 
 from __future__ import annotations
 
 import numpy as np
 import torch
 from torch import nn
+from torch.utils.data import DataLoader, Dataset
+
+
+class _Batches(Dataset):
+    """Item i is ``X[indices[i]]`` as a float32 tensor (read in a DataLoader worker)."""
+
+    def __init__(self, X, indices):
+        self.X, self.indices = X, indices
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, i: int) -> torch.Tensor:
+        return torch.as_tensor(np.ascontiguousarray(self.X[self.indices[i]]), dtype=torch.float32)
+
+
+def read_batches(X, indices):
+    """Yield ``X[idx]`` for every ``idx`` of ``indices`` (index tensors, arrays or slices),
+    in order, as float32 tensors. Images on disk (:class:`~aeclust.data.mapped.DiskImages`)
+    whose ``workers`` > 0 are read that many batches ahead in DataLoader worker processes
+    (decoding PNGs, reading a memory map), while the caller computes on the current one;
+    everything else is read here, when asked for."""
+    workers = int(getattr(X, "workers", 0) or 0) if hasattr(X, "chunks") else 0
+    if workers <= 0 or len(indices) < 2:
+        for idx in indices:
+            rows = X[idx]
+            yield rows if torch.is_tensor(rows) else torch.as_tensor(rows, dtype=torch.float32)
+        return
+    loader = DataLoader(
+        _Batches(X, indices), batch_size=None, shuffle=False, num_workers=workers,
+        prefetch_factor=2, worker_init_fn=_one_thread,
+    )  # fmt: skip
+    yield from loader
+
+
+def _one_thread(_worker: int) -> None:
+    torch.set_num_threads(1)  # the workers read; the cores compute in the main process
 
 
 @torch.no_grad()
@@ -13,8 +51,8 @@ def apply_batched(fn, model: nn.Module, X: np.ndarray, batch_size: int, device) 
     was_training = model.training
     model.eval()
     outs = []
-    for start in range(0, len(X), batch_size):
-        x = torch.as_tensor(X[start : start + batch_size], dtype=torch.float32).to(device)
-        outs.append(fn(model, x).cpu().numpy())
+    slices = [slice(start, start + batch_size) for start in range(0, len(X), batch_size)]
+    for x in read_batches(X, slices):
+        outs.append(fn(model, x.to(device)).cpu().numpy())
     model.train(was_training)
     return np.concatenate(outs) if outs else np.zeros((0,), dtype=np.float32)

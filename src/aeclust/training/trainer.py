@@ -34,6 +34,7 @@ from .divergence import (
     scale_lr,
     snapshot,
 )
+from .inference import read_batches
 from .steps import LossStep, Step
 
 log = logging.getLogger(__name__)
@@ -221,9 +222,10 @@ class Trainer:
     def batches(self, index: Tensor):
         """Yield :class:`Batch` es of ``self.X`` at ``index``, in order, moved to the device
         (for evaluation; training walks its own shuffled order in ``_train_epoch``)."""
-        for start, stop in batch_bounds(len(index), self.config.batch_size, training=False):
-            idx = index[start:stop]
-            yield Batch(self._rows(idx), idx)
+        bounds = batch_bounds(len(index), self.config.batch_size, training=False)
+        idxs = [index[start:stop] for start, stop in bounds]
+        for idx, rows in zip(idxs, read_batches(self.X, idxs), strict=True):
+            yield Batch(self._on_device(rows), idx)
 
     def _train_epoch(self) -> dict:
         """Train on one epoch's batches (from where an interrupted epoch stopped); a last
@@ -237,11 +239,14 @@ class Trainer:
         self.position = None
         order, sums, n = pos["order"], dict(pos["sums"]), pos["n"]
         bounds = batch_bounds(len(order), self.config.batch_size, processes=self.processes)
-        for i in range(pos["batch"], len(bounds)):
-            idx = order[bounds[i][0] : bounds[i][1]]
-            if self.processes > 1:  # this rank's part of the batch
-                idx = idx.tensor_split(self.processes)[self.rank]
-            batch = Batch(self._rows(idx), idx)
+        idxs = [order[start:stop] for start, stop in bounds[pos["batch"] :]]
+        if self.processes > 1:  # this rank's part of every batch
+            idxs = [idx.tensor_split(self.processes)[self.rank] for idx in idxs]
+        batches = zip(
+            range(pos["batch"], len(bounds)), idxs, read_batches(self.X, idxs), strict=True
+        )
+        for i, idx, rows in batches:
+            batch = Batch(self._on_device(rows), idx)
             if self.config.augment is not None:
                 batch = batch._replace(x=self.config.augment(batch.x, self.augment_generator))
             values = {k: float(v.detach()) if torch.is_tensor(v) else float(v)
@@ -289,11 +294,8 @@ class Trainer:
         log.warning("%s: rolled back to epoch %d, learning rate x%g (rollback %d of %d)",
                     reason, self.epoch, lr_scale, rollbacks, guard.max_rollbacks)  # fmt: skip
 
-    def _rows(self, idx: Tensor) -> Tensor:
-        """The images at ``idx`` on the device (read from disk for a memory map)."""
-        rows = self.X[idx]
-        if not torch.is_tensor(rows):
-            rows = torch.from_numpy(rows)
+    def _on_device(self, rows: Tensor) -> Tensor:
+        """A batch of images (read by :func:`read_batches`) on the training device."""
         rows = rows.to(self.device, non_blocking=True)
         return rows.contiguous(memory_format=torch.channels_last) if self.channels_last else rows
 
