@@ -49,6 +49,24 @@ def add_data_arguments(p: argparse.ArgumentParser, data_help: str) -> None:
     p.add_argument("--skip-bad", action="store_true", default=A, help="skip unreadable images")
 
 
+def add_stream_arguments(p: argparse.ArgumentParser, default=A) -> None:
+    """``--stream`` and ``--workers``: images read from disk a batch at a time."""
+    p.add_argument(
+        "--stream",
+        action="store_true",
+        default=default,
+        help="keep the images on disk and read them batch by batch (data larger "
+        "than memory: an image folder, or a .npy that `aeclust cache` wrote)",
+    )
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=default,
+        metavar="N",
+        help="with --stream: processes that read the next batches (0)",
+    )
+
+
 def add_output_arguments(p: argparse.ArgumentParser, out_help: str) -> None:
     """Seed, device and the output directory, shared by the training jobs."""
     p.add_argument("--seed", type=int, default=A)
@@ -76,6 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser("run", help="train, cluster, score and write a run directory with a report")
     add_data_arguments(r, "image folder, .npy/.npz or IDX file")
+    add_stream_arguments(r)
     r.add_argument(
         "--model",
         default=A,
@@ -159,6 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
         "DenseNet (Liu & Zhang's Table 1) and write a ranked report",
     )
     add_data_arguments(c, "labelled image folder or file")
+    add_stream_arguments(c)
     c.add_argument("--classes", default=A, help="keep only these classes, e.g. 0,6 or names")
     c.add_argument("--max-samples", type=int, default=A, help="stratified sample of the data")
     c.add_argument(
@@ -262,6 +282,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", metavar="DIR", help="default: RUN/predict-<data>")
     p.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
     p.add_argument("--skip-bad", action="store_true")
+    add_stream_arguments(p, default=None)
+
+    ca = sub.add_parser("cache", help="decode an image folder once into a memory-mapped .npy "
+                        "(uint8) and its labels (.json), for fast --stream runs")  # fmt: skip
+    ca.add_argument("--data", required=True, metavar="DIR", help="the image folder")
+    ca.add_argument("--out", required=True, metavar="FILE.npy", help="the cache to write")
+    ca.add_argument("--image-size", type=_size, metavar="H[xW]", help="resize images")
+    ca.add_argument("--color", default="auto", choices=["auto", "gray", "rgb"])
+    ca.add_argument("--skip-bad", action="store_true", help="leave unreadable images out")
+    ca.add_argument("--workers", type=int, default=2, metavar="N",
+                    help="decoding processes (default 2)")  # fmt: skip
+    ca.add_argument("--overwrite", action="store_true", help="replace an existing cache")
 
     g = sub.add_parser("generate", help="sample images from a generative run's prior(s)")
     g.add_argument("--run", required=True, metavar="DIR", help="a run of beta-vae, wae-gan or "
@@ -295,6 +327,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_compare(args)
         if args.command == "runs":
             return cmd_runs(args)
+        if args.command == "cache":
+            return cmd_cache(args)
         if args.command == "generate":
             return cmd_generate(args)
         if args.command == "segment":
@@ -490,10 +524,23 @@ def cmd_bottleneck(args) -> int:
 def cmd_predict(args) -> int:
     from .predict import predict_run
 
-    out, metrics = predict_run(args.run, args.data, args.out, args.overwrite, args.skip_bad)
+    out, metrics = predict_run(args.run, args.data, args.out, args.overwrite, args.skip_bad,
+                               stream=bool(args.stream), workers=args.workers or 0)  # fmt: skip
     if metrics:
         print(format_scores(metrics))
     print(f"Assignments: {Path(out) / 'assignments.csv'}")
+    return 0
+
+
+def cmd_cache(args) -> int:
+    from .data.cache import cache_folder
+
+    images = cache_folder(args.data, args.out, image_size=args.image_size, color=args.color,
+                          skip_bad=args.skip_bad, workers=args.workers, overwrite=args.overwrite,
+                          show_progress=not args.quiet)  # fmt: skip
+    labels = "unlabelled" if images.y is None else f"{len(images.class_names or [])} classes"
+    print(f"Cached {len(images)} images of {'x'.join(map(str, images.X.shape[1:]))} ({labels}) "
+          f"in {args.out}; use it with --data {args.out} --stream")  # fmt: skip
     return 0
 
 

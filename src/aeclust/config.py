@@ -21,6 +21,8 @@ class RunConfig:
     image_size: int | list[int] | None = None  # resize every image to this (H, W)
     color: str = "auto"  # auto | gray | rgb
     skip_bad: bool = False  # skip unreadable image files with a warning
+    stream: bool = False  # read the images from disk batch by batch (larger than memory)
+    workers: int = 0  # with stream: processes that read the next batches ahead
     # model
     model: str = (
         "conv"  # autoencoder (conv | mlp | dcae | fc | conv-pool | conv-nopool | alexnet |
@@ -78,6 +80,8 @@ class CompareConfig:
     image_size: int | list[int] | None = None
     color: str = "auto"
     skip_bad: bool = False
+    stream: bool = False
+    workers: int = 0
     classes: list | str | None = None  # keep only these classes (names or ids): [0, 6] or "0,6"
     max_samples: int | None = None  # stratified sample of at most this many images
     # what to compare

@@ -198,9 +198,8 @@ def plot_cluster_montage(
         gets a height that keeps ~50 rows readable.
     """
     clusters = np.asarray(clusters).ravel()
-    images = _display_images(X)
-    if len(images) != len(clusters):
-        raise DataError(f"X has {len(images)} images but clusters has {len(clusters)} labels.")
+    if len(X) != len(clusters):
+        raise DataError(f"X has {len(X)} images but clusters has {len(clusters)} labels.")
     rng = np.random.default_rng(random_state)
     ids, counts = np.unique(clusters, return_counts=True)  # by size, noise last:
     order = sorted(range(len(ids)), key=lambda i: (ids[i] == NOISE, -counts[i], ids[i]))
@@ -209,7 +208,7 @@ def plot_cluster_montage(
     for k in ids:
         members = np.flatnonzero(clusters == k)
         take = rng.choice(members, size=min(n_per_cluster, len(members)), replace=False)
-        rows.append(images[np.sort(take)])
+        rows.append(_display_images(X[np.sort(take)]))  # reads only these (X may be on disk)
     canvas, centres = _mosaic(rows, n_per_cluster)
     names = [
         f"{_label_name(k, None, 'cluster ')} (n={c})" for k, c in zip(ids, counts, strict=True)

@@ -149,6 +149,8 @@ def load_data(config) -> ImageSet:
         image_size=config.image_size,
         color=config.color,
         skip_bad=config.skip_bad,
+        stream=getattr(config, "stream", False),
+        workers=getattr(config, "workers", 0),
     )
 
 

@@ -1,0 +1,198 @@
+"""Data larger than memory: lazy folders, the uint8 cache, memory maps under a memory
+limit, the memory guard, and the CLI's --stream."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from aeclust.cli import main
+from aeclust.data import load_dataset, memory
+from aeclust.data.cache import cache_folder
+from aeclust.data.lazy import LazyFolder
+from aeclust.errors import ConfigError, DataError
+from aeclust.training.inference import read_batches
+
+
+@pytest.fixture(scope="module")
+def tiles(tmp_path_factory):
+    """An IDC-like folder: <patient>/<0|1>/*.png, 40 RGB tiles of 12x10 in two patterns."""
+    root = tmp_path_factory.mktemp("tiles") / "idc"
+    rng = np.random.default_rng(0)
+    for i in range(40):
+        label = i % 2
+        base = np.linspace(0, 255, 10)[None, :, None] if label else np.full((1, 10, 1), 60.0)
+        tile = np.clip(base + rng.normal(0, 25, (12, 10, 3)), 0, 255).astype(np.uint8)
+        path = root / f"patient{i % 4}" / str(label) / f"tile{i:02d}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(tile).save(path)
+    return root
+
+
+def test_a_lazy_folder_decodes_the_same_images_as_the_eager_loader(tiles):
+    eager = load_dataset(tiles, image_size=(16, 16))
+    lazy = load_dataset(tiles, image_size=(16, 16), stream=True, workers=2)
+    assert isinstance(lazy.X, LazyFolder) and lazy.X.shape == eager.X.shape
+    assert np.array_equal(lazy.X[np.arange(len(eager))], eager.X)
+    assert lazy.names == eager.names and np.array_equal(lazy.y, eager.y)
+    assert np.array_equal(lazy.groups, eager.groups)
+    # a subset stays on disk and reads the right rows, also through worker processes
+    part = lazy.subset(np.array([5, 1, 30]))
+    assert isinstance(part.X, LazyFolder)
+    assert np.array_equal(part.X[np.arange(3)], eager.X[[5, 1, 30]])
+    batches = [torch.arange(0, 16), torch.arange(16, 32), torch.arange(32, 40)]
+    read = torch.cat(list(read_batches(lazy.X, batches)))
+    assert np.array_equal(read.numpy(), eager.X)
+
+
+def test_the_cache_reads_back_as_the_folder_bit_for_bit_with_its_labels(tiles, tmp_path):
+    cache_folder(tiles, tmp_path / "c.npy", image_size=12, workers=1, show_progress=False)
+    assert np.load(tmp_path / "c.npy", mmap_mode="r").dtype == np.uint8
+    eager = load_dataset(tiles, image_size=12)
+    for cached in (load_dataset(tmp_path / "c.npy", stream=True),
+                   load_dataset(tmp_path / "c.npy")):  # fmt: skip
+        assert np.array_equal(cached.X[np.arange(len(eager))], eager.X)
+        assert cached.names == eager.names and cached.class_names == eager.class_names
+        assert np.array_equal(cached.y, eager.y) and np.array_equal(cached.groups, eager.groups)
+    assert not list(tmp_path.glob(".*"))  # no temporary files left
+    with pytest.raises(ConfigError, match="--overwrite"):
+        cache_folder(tiles, tmp_path / "c.npy", image_size=12, show_progress=False)
+
+
+def test_the_cache_names_undecodable_files_or_leaves_them_out(tiles, tmp_path):
+    folder = tmp_path / "idc"
+    for src in tiles.rglob("*.png"):
+        dst = folder / src.relative_to(tiles)
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        dst.write_bytes(src.read_bytes())
+    broken = sorted(folder.rglob("*.png"))[3]
+    broken.write_bytes(broken.read_bytes()[:80])  # a header that opens, pixels that do not
+    with pytest.raises(DataError, match="could not be decoded"):
+        cache_folder(folder, tmp_path / "c.npy", workers=0, show_progress=False)
+    assert not list(tmp_path.glob("*.npy")) and not list(tmp_path.glob(".*"))
+    kept = cache_folder(folder, tmp_path / "c.npy", skip_bad=True, show_progress=False)
+    assert len(kept) == 39 and str(broken.relative_to(folder)) not in kept.names
+
+
+def test_a_npy_larger_than_memory_is_refused_by_the_guard_and_a_short_one_as_truncated(
+    tmp_path, capsys
+):
+    def npy(path, shape, size):
+        with open(path, "wb") as f:
+            np.lib.format.write_array_header_1_0(
+                f, {"descr": "|u1", "fortran_order": False, "shape": shape}
+            )
+            f.truncate(f.tell() + size)  # sparse: no disk is used
+        return path
+
+    shape = (1_000_000, 3, 250, 250)  # 188 GB of uint8, 750 GB as float32
+    huge = npy(tmp_path / "huge.npy", shape, int(np.prod(shape)))
+    assert main(["run", "--data", str(huge), "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    assert "would need 937.5 GB" in err and "--stream" in err and "Traceback" not in err
+    assert not (tmp_path / "run").exists() and not list(tmp_path.glob(".run*"))
+    short = npy(tmp_path / "short.npy", shape, 16)  # 136 bytes that promise 188 GB
+    for stream in (False, True):
+        with pytest.raises(DataError, match="truncated"):
+            load_dataset(short, stream=stream)
+
+
+def test_the_guard_counts_what_the_process_may_still_take(tmp_path, monkeypatch):
+    X = np.zeros((100, 1, 8, 8), dtype=np.uint8)
+    np.save(tmp_path / "x.npy", X)
+    assert len(load_dataset(tmp_path / "x.npy")) == 100
+    monkeypatch.setattr(memory, "available_bytes", lambda: 100 * 64 * 4)  # too little
+    with pytest.raises(DataError, match=r"would need .*--stream"):
+        load_dataset(tmp_path / "x.npy")
+    assert len(load_dataset(tmp_path / "x.npy", stream=True)) == 100  # streaming needs none
+
+
+def test_a_truncated_npy_is_refused_as_truncated(tmp_path):
+    path = tmp_path / "cut.npy"
+    np.save(path, np.zeros((50, 1, 8, 8), dtype=np.float32))
+    path.write_bytes(path.read_bytes()[:-100])
+    for stream in (False, True):
+        with pytest.raises(DataError, match="truncated"):
+            load_dataset(path, stream=stream)
+
+
+def test_stream_refuses_what_it_cannot_stream(tmp_path, tiles):
+    np.savez(tmp_path / "x.npz", X=np.zeros((4, 1, 8, 8), dtype=np.float32))
+    with pytest.raises(DataError, match="cannot be streamed"):
+        load_dataset(tmp_path / "x.npz", stream=True)
+    np.save(tmp_path / "x.npy", np.zeros((4, 1, 8, 8), dtype=np.float32))
+    with pytest.raises(DataError, match="image-size"):
+        load_dataset(tmp_path / "x.npy", stream=True, image_size=16)
+    with pytest.raises(ConfigError, match="workers"):
+        load_dataset(tiles, stream=True, workers=-1)
+
+
+def test_training_from_a_npy_under_an_address_space_limit_below_the_file_size(tmp_path):
+    """The process may not take even the file's size of memory more, yet fit and transform
+    read the file batch by batch and give the result of the same images in memory."""
+    n = 40_000
+    X = (np.random.default_rng(0).random((n, 1, 32, 32)) * 255).astype(np.uint8)
+    np.save(tmp_path / "x.npy", X)  # 41 MB; 164 MB as float32
+    script = textwrap.dedent(f"""
+        import json, resource, sys
+        import numpy as np
+        from aeclust import AEClusterer
+        from aeclust.data import MappedImages
+        settings = dict(autoencoder="mlp", autoencoder_params={{"hidden": [16]}},
+                        latent_dim=4, clusterer="kmeans", epochs=1, batch_size=500,
+                        random_state=0, verbose=False)
+        if sys.argv[1] == "limited":
+            small = np.random.default_rng(1).random((600, 1, 32, 32), dtype=np.float32)
+            AEClusterer(**settings).fit(small).transform(small)  # imports, thread pools
+            used = int(open("/proc/self/statm").read().split()[0]) * resource.getpagesize()
+            limit = used + 30_000_000  # below the file's 41 MB
+            _, hard = resource.getrlimit(resource.RLIMIT_AS)
+            resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+            try:
+                bytearray(41_000_000)
+                raise SystemExit("the limit does not hold")
+            except MemoryError:
+                pass
+            X = MappedImages("{tmp_path / "x.npy"}")
+        else:
+            X = np.load("{tmp_path / "x.npy"}").astype(np.float32) / 255
+        model = AEClusterer(**settings).fit(X)
+        json.dump({{"labels": model.labels_.tolist(),
+                   "codes": model.transform(X[np.arange(50)]).tolist()}}, sys.stdout)
+    """)
+    env = {"OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"}
+    runs = {}
+    for mode in ("limited", "memory"):
+        result = subprocess.run([sys.executable, "-c", script, mode], capture_output=True,
+                                text=True, env=env, timeout=300)  # fmt: skip
+        assert result.returncode == 0, result.stderr[-2000:]
+        runs[mode] = json.loads(result.stdout)
+    assert runs["limited"] == runs["memory"]
+
+
+def test_cli_cache_then_run_and_predict_with_stream(tiles, tmp_path, capsys):
+    cache = tmp_path / "tiles.npy"
+    assert main(["-q", "cache", "--data", str(tiles), "--out", str(cache), "--image-size",
+                 "16", "--workers", "1"]) == 0  # fmt: skip
+    assert "--stream" in capsys.readouterr().out
+    common = ["--epochs", "1", "--batch-size", "8", "--reducer", "none", "--clusterer",
+              "kmeans", "--k", "2", "--latent-dim", "4"]  # fmt: skip
+    assert main(["-q", "run", "--data", str(cache), "--stream", "--workers", "1", *common,
+                 "--out", str(tmp_path / "streamed")]) == 0  # fmt: skip
+    assert main(["-q", "run", "--data", str(tiles), "--image-size", "16", *common,
+                 "--out", str(tmp_path / "eager")]) == 0  # fmt: skip
+    for name in ("assignments.csv", "embeddings.npy", "model.safetensors"):
+        streamed, eager = (tmp_path / run / name for run in ("streamed", "eager"))
+        assert streamed.read_bytes() == eager.read_bytes()
+    assert main(["-q", "predict", "--run", str(tmp_path / "eager"), "--data", str(cache),
+                 "--stream", "--out", str(tmp_path / "pred")]) == 0  # fmt: skip
+    rows = (tmp_path / "pred" / "assignments.csv").read_text().splitlines()
+    assert rows[0] == "index,name,cluster,label,class" and len(rows) == 41
+    assert rows[1:] == (tmp_path / "eager" / "assignments.csv").read_text().splitlines()[1:]
