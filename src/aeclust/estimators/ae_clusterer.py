@@ -9,6 +9,7 @@ import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
 from ..cluster import build_clusterer, build_reducer, clusterer_from_state, reducer_from_state
+from ..cluster.sharded import Shard, cluster_shards, sample_size_for, shard_bounds
 from ..errors import ConfigError
 from ..training import distributed, resolve_device
 from .base import DeepClusterer
@@ -101,8 +102,24 @@ class AEClusterer(DeepClusterer):
         clustered (the latent codes, or their UMAP reduction).
     history_ : list of dict, one per epoch (loss, val_loss, lr, seconds).
     timings_ : dict, seconds spent to train, encode and cluster.
+    cluster_info_ : dict, how the codes were clustered: ``processes``, ``n_codes``,
+        ``method`` ("one process", "all-reduce" or "sample"), for a sample its size and
+        seed, and ``summary``, one sentence for the run's output.
+    shard_ : (start, stop), the rows of X whose codes this process computed in ``fit``
+        (all of them in one process; see :meth:`transform_shard`).
     autoencoder_ : the trained torch module.
+
+    Several processes (torchrun): every rank trains on its part of each batch (DDP), then
+    encodes only its shard of X (contiguous rows, in rank order). k-means and mini-batch
+    k-means run over all shards with all-reduced centre sums and counts, from k-means++ on
+    a seeded sample; GMM, HDBSCAN, Ward and UMAP are fitted on rank 0 over a seeded sample
+    of at most 50,000 codes (30,000 for Ward) and every rank labels its shard with
+    ``predict`` (:mod:`aeclust.cluster.sharded`). Only the sample of the codes is gathered;
+    the labels (N integers) are, so ``labels_`` holds all N on every rank.
     """
+
+    # whether fit under several processes clusters the shards (else rank 0 clusters all codes)
+    shards_clustering = True
 
     def __init__(
         self,
@@ -181,20 +198,34 @@ class AEClusterer(DeepClusterer):
         self._build_networks(seed)
         self._check_settings(X)
 
+        sharded = distributed.active() and self.shards_clustering
+        # the codes UMAP will be fitted on: all, or the sample of the shards
+        n_fit = min(len(X), sample_size_for(clusterer)) if sharded else len(X)
         t_compile = time.perf_counter()
         if reducer is not None and self.epochs > 0 and distributed.is_main():  # not beside training
-            reducer.precompile(len(X), self.autoencoder_.config.latent_dim)
+            reducer.precompile(n_fit, self.autoencoder_.config.latent_dim)
         t0 = time.perf_counter()
         self.history_ = self._train_autoencoder(X, seed, ckpts, eval_sets=eval_sets)
         t1 = time.perf_counter()
-        Z = self._encode(X)
-        t2 = time.perf_counter()
-
-        # one process clusters, for all
-        reducer, clusterer = distributed.on_main(lambda: self._cluster(Z, reducer, clusterer))
+        if sharded:
+            self.shard_ = shard_bounds(len(X), distributed.rank(), distributed.world_size())
+            Z = self._encode(_rows(X, *self.shard_))  # this rank's codes only
+            t2 = time.perf_counter()
+            fit = cluster_shards(Z, reducer, clusterer, seed)
+            reducer, clusterer, labels = fit.reducer, fit.clusterer, fit.labels
+            self.cluster_info_ = fit.info
+        else:
+            Z = self._encode(X)
+            t2 = time.perf_counter()
+            # one process clusters, for all
+            reducer, clusterer = distributed.on_main(lambda: self._cluster(Z, reducer, clusterer))
+            labels, self.shard_ = None, (0, len(X))
+            self.cluster_info_ = _one_process_info(len(X), reducer, clusterer)
         t3 = time.perf_counter()
         self.reducer_, self.clusterer_ = reducer, clusterer
         self._set_cluster_attributes()
+        if labels is not None:  # a clusterer fitted on a sample holds the sample's labels
+            self._set_all_labels(labels)
         self.timings_ = {
             "compile": t0 - t_compile,  # UMAP's numba code, before training
             "train": t1 - t0,
@@ -202,6 +233,21 @@ class AEClusterer(DeepClusterer):
             "cluster": t3 - t2,
         }
         return self
+
+    def _set_all_labels(self, labels: np.ndarray) -> None:
+        self.labels_ = np.asarray(labels, dtype=np.int64)
+        self.n_clusters_ = len(np.unique(self.labels_[self.labels_ >= 0]))
+
+    def transform_shard(self, X) -> Shard:
+        """This process's shard of X, encoded: ``Shard(codes, start, stop)`` with the codes
+        (stop - start, latent_dim) of rows ``start:stop``, this rank's contiguous part
+        (:func:`~aeclust.cluster.sharded.shard_bounds`, as in ``fit``). In one process that
+        is all of X; under torchrun the ranks' shards, in rank order, make up
+        ``transform(X)`` without any rank holding all codes."""
+        check_is_fitted(self)
+        X = self._check_input(X)
+        start, stop = shard_bounds(len(X), distributed.rank(), distributed.world_size())
+        return Shard(self._encode(_rows(X, start, stop)), start, stop)
 
     def _clustering_box(self, n_samples: int, seed: int, n_clusters=None):
         """(reducer or None, clusterer), unfitted and checked against ``n_samples`` codes
@@ -260,6 +306,11 @@ class AEClusterer(DeepClusterer):
             arrays.update({f"reducer.{k}": v for k, v in self.reducer_.state_dict().items()})
             meta["reducer"] = self.reducer_.get_config()
         meta["timings"] = getattr(self, "timings_", {})
+        info = getattr(self, "cluster_info_", {})
+        if info.get("processes", 1) > 1:  # one-process files stay as they were
+            meta["cluster_info"] = info
+        if len(self.labels_) != len(self.clusterer_.labels_):  # clusterer fitted on a sample
+            arrays["fit.labels_"] = self.labels_
         return meta, arrays
 
     def _restore_extra(self, meta, arrays):
@@ -273,4 +324,21 @@ class AEClusterer(DeepClusterer):
         if meta.get("reducer") is not None:
             self.reducer_ = reducer_from_state(meta["reducer"], part("reducer."))
         self.timings_ = meta.get("timings", {})
+        if "cluster_info" in meta:
+            self.cluster_info_ = meta["cluster_info"]
         self._set_cluster_attributes()
+        if "fit.labels_" in arrays:
+            self._set_all_labels(arrays["fit.labels_"])
+
+
+def _rows(X, start: int, stop: int):
+    """Rows start:stop of X: a view of images that stay on disk, a slice of an array."""
+    return X.subset(np.arange(start, stop)) if hasattr(X, "subset") else X[start:stop]
+
+
+def _one_process_info(n: int, reducer, clusterer) -> dict:
+    """``cluster_info_`` of codes clustered by one process."""
+    what = clusterer.name if reducer is None else f"{reducer.name} + {clusterer.name}"
+    return {"processes": distributed.world_size(), "n_codes": n, "method": "one process",
+            "clusterer": clusterer.name, "reducer": None if reducer is None else reducer.name,
+            "summary": f"{what} on all {n:,} codes in one process"}  # fmt: skip

@@ -86,6 +86,9 @@ class GenerativeClusterer(AEClusterer):
     """Base of :class:`BetaVAE` and :class:`WAEGAN`: the HRWAE network, training with a
     regularised objective, every latent group clustered, and generation from the prior."""
 
+    # K may come from HDBSCAN and every group is clustered: rank 0 clusters all codes
+    shards_clustering = False
+
     def _build_networks(self, seed: int) -> None:
         torch.manual_seed(seed)
         params = {"latent_groups": getattr(self, "latent_groups", 1),
