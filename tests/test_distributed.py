@@ -79,3 +79,11 @@ def test_aeclust_run_with_two_processes_gives_the_same_bytes_twice(digits, tmp_p
         ).stdout
     )  # fmt: skip
     assert state["processes"] == 2  # and a checkpoint is for that number of processes
+    metrics = json.loads((tmp_path / "a" / "metrics.json").read_text())
+    assert metrics["processes"] == 2 and metrics["clustering"]["method"] == "all-reduce"
+    # every rank wrote the codes of its own rows; together they are the model's codes
+    from aeclust.estimators import DeepClusterer
+
+    model = DeepClusterer.load(tmp_path / "a")
+    codes = model.transform(np.load(digits)["X"])
+    assert np.allclose(np.load(tmp_path / "a" / "embeddings.npy"), codes, atol=1e-5)

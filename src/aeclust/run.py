@@ -200,12 +200,14 @@ def _run_in(stage: Path, config: RunConfig, data: ImageSet, k: int, progress, re
     if main:
         write_yaml(config, stage / "config.yaml")
     est.fit(data.X, data.y, resume=checkpoints if resume and checkpoints.is_dir() else None)
+    t0 = time.perf_counter()
+    Z = encode_all(est, data, stage / "embeddings.npy")
     if not main:
         if has_reference(est, config):  # its training needs every rank
             fit_reference(est, data, {}, False, checkpoints / "reference")
         return {}
-    t0 = time.perf_counter()
-    Z = est.transform(data.X)
+    if hasattr(est, "cluster_info_"):
+        log.info("clustering: %s", est.cluster_info_["summary"])
     metrics = evaluate(data.y, est.labels_, Z, random_state=config.seed)
     metrics.update(
         dataset=data.name,
@@ -214,8 +216,11 @@ def _run_in(stage: Path, config: RunConfig, data: ImageSet, k: int, progress, re
         clusterer=describe_clusterer(config),
         date=dt.datetime.now().strftime("%Y-%m-%d %H:%M"),
         timings={**est.timings_, "score": time.perf_counter() - t0},
+        processes=distributed.world_size(),
         versions=versions(),
     )
+    if hasattr(est, "cluster_info_"):
+        metrics["clustering"] = est.cluster_info_
     if getattr(est, "confidence_", None) is not None:  # the ACRBM's mean max h (Fig. 9)
         metrics["confidence"] = est.confidence_
     if config.model in GENERATIVE:  # every latent group, in the thesis' format
@@ -232,6 +237,31 @@ def _run_in(stage: Path, config: RunConfig, data: ImageSet, k: int, progress, re
         reference = fit_reference(est, data, metrics, progress, checkpoints / "reference")
     write_outputs(stage, data, est, Z, metrics, config.seed, reference)
     return metrics
+
+
+def encode_all(est, data: ImageSet, path: Path):
+    """The codes of all images on rank 0 (None on the other ranks). Under several
+    processes an estimator that encodes shards (:meth:`AEClusterer.transform_shard`) has
+    every rank encode its own rows and write them into ``path`` (an ``.npy`` that rank 0
+    sizes first), which rank 0 then reads; in one process, ``est.transform``."""
+    if not (distributed.active() and hasattr(est, "transform_shard")):
+        return est.transform(data.X) if distributed.is_main() else None
+    codes, start, stop = est.transform_shard(data.X)
+    shape = (len(data), *codes.shape[1:])
+    if distributed.is_main():
+        with open(path, "wb") as f:
+            np.lib.format.write_array_header_1_0(
+                f, {"descr": np.lib.format.dtype_to_descr(codes.dtype),
+                    "fortran_order": False, "shape": shape})  # fmt: skip
+            f.truncate(f.tell() + int(np.prod(shape)) * codes.dtype.itemsize)
+    distributed.broadcast(None)  # the file exists, at its full size
+    with open(path, "r+b") as f:
+        np.lib.format.read_magic(f)
+        np.lib.format.read_array_header_1_0(f)
+        f.seek(f.tell() + start * int(np.prod(shape[1:])) * codes.dtype.itemsize)
+        f.write(np.ascontiguousarray(codes).tobytes())
+    distributed.broadcast(None)  # every rank has written its rows
+    return np.load(path) if distributed.is_main() else None
 
 
 def has_reference(est, config: RunConfig) -> bool:
