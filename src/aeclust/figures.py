@@ -64,8 +64,10 @@ def generative_figures(out: Path, data: ImageSet, est, Y, keep: np.ndarray, seed
     paths = [est.interpolate(data.X[a], data.X[b], 10) for a, b in pairs]
     plot.save_figure(pg.plot_interpolations(paths), out / "interpolations.png")
     if data.y is not None:
-        X = data.X[keep]
-        error = np.mean((est.reconstruct(X) - X) ** 2, axis=(1, 2, 3))
+        error = np.concatenate([  # a few hundred images at a time: X may be on disk
+            np.mean((est.reconstruct(X) - X) ** 2, axis=(1, 2, 3))
+            for X in (data.X[part] for part in np.array_split(keep, -(-len(keep) // 256)))
+        ])  # fmt: skip
         labels = est.labels_[keep]
         correct = map_labels(labels, hungarian_mapping(data.y, est.labels_)) == data.y[keep]
         plot.save_figure(pg.plot_reconstruction_vs_clusters(Y, error, correct),

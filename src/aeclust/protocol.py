@@ -133,6 +133,31 @@ def _fit_centres(Z_fit: np.ndarray, Z_test: np.ndarray, k: int, seed: int) -> np
     return np.asarray(clusterer.labels_ if same else clusterer.predict(Z_test))
 
 
+def _rows(X, index: np.ndarray):
+    """``X[index]``; images on disk give a view that reads nothing yet."""
+    return X.subset(index) if hasattr(X, "subset") else X[index]
+
+
+def _pixel_kmeans_streamed(X_train, X_test, k: int, seed: int, cluster_on: str) -> np.ndarray:
+    """Sole k-means on pixels that stay on disk: scikit-learn's ``MiniBatchKMeans`` fed
+    the images of ``cluster_on`` a mini-batch of :data:`KMEANS_BATCH` at a time
+    (``partial_fit``, one pass in a seeded order, k-means++ on the first batch), then every
+    held-out image assigned to its nearest centre. In memory, the same baseline is
+    ``MiniBatchKMeans.fit`` over all pixels, which needs them all at once."""
+    from sklearn.cluster import MiniBatchKMeans
+
+    fit_on = X_test if cluster_on == "test" else X_train
+    model = MiniBatchKMeans(n_clusters=k, random_state=seed, batch_size=KMEANS_BATCH, n_init=1)
+    order = np.random.default_rng(seed).permutation(len(fit_on))
+    step = max(KMEANS_BATCH, k)
+    for start in range(0, len(order), step):
+        rows = np.sort(order[start : start + step])
+        model.partial_fit(fit_on[rows].reshape(len(rows), -1))
+    return np.concatenate(
+        [model.predict(rows.reshape(len(rows), -1)) for _, rows in X_test.chunks()]
+    )
+
+
 def run_fold(
     spec: MethodSpec,
     data: ImageSet,
@@ -149,7 +174,7 @@ def run_fold(
     if cluster_on not in ("test", "train"):
         raise ConfigError(f"cluster_on must be 'test' or 'train'; got {cluster_on!r}.")
     t0 = time.perf_counter()
-    X_train, X_test = data.X[train], data.X[test]
+    X_train, X_test = _rows(data.X, train), _rows(data.X, test)
     n_classes = len(np.unique(data.y))
     if spec.kind == "densenet":
         from .estimators import DenseNetClassifier
@@ -158,7 +183,10 @@ def run_fold(
         predicted = est.predict(X_test)
         codes = None
     else:
-        if spec.kind == "kmeans":  # "sole k-means" on the pixels
+        if spec.kind == "kmeans" and hasattr(X_train, "chunks"):  # pixels on disk
+            predicted, codes = _pixel_kmeans_streamed(X_train, X_test, n_clusters, seed,
+                                                      cluster_on), None  # fmt: skip
+        elif spec.kind == "kmeans":  # "sole k-means" on the pixels
             Z_train, Z_test = X_train.reshape(len(train), -1), X_test.reshape(len(test), -1)
         else:
             from .estimators import AEClusterer
@@ -167,9 +195,10 @@ def run_fold(
             params["clusterer_params"] = {"batch_size": KMEANS_BATCH}
             est = AEClusterer(random_state=seed, **params).fit(X_train)
             Z_train, Z_test = est.transform(X_train), est.transform(X_test)
-        fit_on = Z_test if cluster_on == "test" else Z_train
-        predicted = _fit_centres(fit_on, Z_test, n_clusters, seed)
-        codes = Z_test
+        if not (spec.kind == "kmeans" and hasattr(X_train, "chunks")):
+            fit_on = Z_test if cluster_on == "test" else Z_train
+            predicted = _fit_centres(fit_on, Z_test, n_clusters, seed)
+            codes = Z_test
     scores = score(
         data.y[test], predicted, n_classes, pos_label, supervised=spec.kind == "densenet"
     )
