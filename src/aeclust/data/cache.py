@@ -76,8 +76,9 @@ def cache_folder(
     tmp_npy, tmp_meta = out.with_name(f".{out.name}.partial"), meta_path.with_name(
         f".{meta_path.name}.partial")  # fmt: skip
     try:
-        pixels = np.lib.format.open_memmap(tmp_npy, mode="w+", dtype=np.uint8, shape=shape)
-        bad = _decode_all(lazy, pixels, workers, show_progress)
+        with open(tmp_npy, "wb") as f:  # written in order, not memory-mapped: bounded RSS
+            _write_header(f, shape)
+            bad = _decode_all(lazy, f, workers, show_progress)
         keep = np.ones(len(lazy), dtype=bool)
         if bad:
             listed = "; ".join(f"'{lazy.files[i]}' ({why})" for i, why in sorted(bad.items())[:5])
@@ -88,9 +89,7 @@ def cache_folder(
                 )
             log.warning("left out %d file(s) that could not be decoded: %s", len(bad), listed)
             keep[list(bad)] = False
-            pixels = _compact(tmp_npy, pixels, keep)
-        pixels.flush()
-        del pixels
+            _compact(tmp_npy, keep)
         meta = _metadata(images, keep, Path(folder), image_size, color)
         tmp_meta.write_text(json.dumps(meta))
         os.replace(tmp_meta, meta_path)  # the labels first: a .npy alone is never a cache
@@ -154,14 +153,21 @@ class _Decoded(Dataset):
         return start, torch.from_numpy(pixels), bad
 
 
-def _decode_all(lazy, pixels: np.ndarray, workers: int, show_progress: bool) -> dict:
-    """Fill ``pixels`` with the decoded images of ``lazy``; {row: reason} of bad files."""
+def _write_header(f, shape) -> None:
+    np.lib.format.write_array_header_1_0(
+        f, {"descr": np.lib.format.dtype_to_descr(np.dtype(np.uint8)), "fortran_order": False,
+            "shape": tuple(int(s) for s in shape)})  # fmt: skip
+
+
+def _decode_all(lazy, f, workers: int, show_progress: bool) -> dict:
+    """Write the decoded images of ``lazy`` to ``f``, in order; {row: reason} of bad files
+    (their rows are zeros)."""
     loader = DataLoader(_Decoded(lazy), batch_size=None, num_workers=max(0, int(workers)),
                         worker_init_fn=_one_thread)  # fmt: skip
     bad = {}
     with progress(total=len(lazy), desc="caching", unit="img", disable=not show_progress) as bar:
-        for start, rows, batch_bad in loader:
-            pixels[start : start + len(rows)] = rows.numpy()
+        for _, rows, batch_bad in loader:  # in order: the loader keeps the task order
+            f.write(rows.numpy().tobytes())
             bad.update(batch_bad)
             bar.update(len(rows))
     return bad
@@ -171,19 +177,22 @@ def _one_thread(_worker: int) -> None:
     torch.set_num_threads(1)
 
 
-def _compact(path: Path, pixels: np.memmap, keep: np.ndarray) -> np.memmap:
-    """A new file at ``path`` with only the rows of ``keep`` (chunk by chunk)."""
+def _compact(path: Path, keep: np.ndarray) -> None:
+    """Rewrite the cache at ``path`` with only the rows of ``keep`` (a batch at a time)."""
+    from .mapped import MappedImages
+
+    source = MappedImages(path)
     other = path.with_name(path.name + ".compact")
-    out = np.lib.format.open_memmap(other, mode="w+", dtype=np.uint8,
-                                    shape=(int(keep.sum()), *pixels.shape[1:]))  # fmt: skip
     rows = np.flatnonzero(keep)
-    for start in range(0, len(rows), BATCH * 16):
-        part = rows[start : start + BATCH * 16]
-        out[start : start + len(part)] = pixels[part]
-    out.flush()
-    del pixels
-    os.replace(other, path)
-    return out
+    try:
+        with open(other, "wb") as f:
+            _write_header(f, (len(rows), *source.image_shape))
+            for start in range(0, len(rows), BATCH):
+                part = rows[start : start + BATCH]
+                f.write(np.rint(source[part] * 255.0).astype(np.uint8).tobytes())
+        os.replace(other, path)
+    finally:
+        other.unlink(missing_ok=True)
 
 
 def _metadata(images: ImageSet, keep: np.ndarray, folder: Path, image_size, color) -> dict:
