@@ -216,3 +216,22 @@ def test_compare_streams_its_folds_and_scores_the_autoencoder_as_in_memory(tiles
     for key in rows["eager"]:
         if key[0] != "kmeans":  # on disk, sole k-means is fed in mini-batches (partial_fit)
             assert rows["streamed"][key] == rows["eager"][key], key
+
+
+def test_a_checkpoint_of_a_streamed_npy_resumes_only_on_the_same_bytes(tmp_path):
+    from aeclust import AEClusterer
+    from aeclust.data import MappedImages
+
+    X = (np.random.default_rng(0).random((120, 1, 8, 8)) * 255).astype(np.uint8)
+    np.save(tmp_path / "a.npy", X)
+    X[7, 0, 3, 3] ^= 1  # one pixel, one bit
+    np.save(tmp_path / "b.npy", X)
+    settings = dict(autoencoder="mlp", latent_dim=3, clusterer="kmeans", epochs=2,
+                    batch_size=32, random_state=0, verbose=False)  # fmt: skip
+    a = MappedImages(tmp_path / "a.npy")
+    first = AEClusterer(**settings, checkpoint=str(tmp_path / "ckpt")).fit(a)
+    again = AEClusterer(**settings).fit(MappedImages(tmp_path / "a.npy"), resume=tmp_path / "ckpt")
+    assert np.array_equal(first.labels_, again.labels_)
+    with pytest.raises(ConfigError, match="sha256"):
+        AEClusterer(**settings).fit(MappedImages(tmp_path / "b.npy"), resume=tmp_path / "ckpt")
+    assert a.identity() != a.subset(np.arange(100)).identity()

@@ -140,7 +140,7 @@ def check_identity(saved: dict, current: dict, path) -> None:
 def data_identity(X) -> dict:
     """Shape, dtype and SHA-256 of the images as training sees them (float32), read in
     chunks, so that a memory map stays on disk and hashes as the same images in memory."""
-    if hasattr(X, "identity"):  # a lazily decoded folder: its files, not its pixels
+    if hasattr(X, "identity"):  # images on disk: a folder's files, a .npy's stored bytes
         return X.identity()
     if torch.is_tensor(X):
         X = X.numpy()
