@@ -206,8 +206,6 @@ def _run_in(stage: Path, config: RunConfig, data: ImageSet, k: int, progress, re
         if has_reference(est, config):  # its training needs every rank
             fit_reference(est, data, {}, False, checkpoints / "reference")
         return {}
-    if hasattr(est, "cluster_info_"):
-        log.info("clustering: %s", est.cluster_info_["summary"])
     metrics = evaluate(data.y, est.labels_, Z, random_state=config.seed)
     metrics.update(
         dataset=data.name,
