@@ -45,12 +45,25 @@ def _one_thread(_worker: int) -> None:
     torch.set_num_threads(1)  # the workers read; the cores compute in the main process
 
 
+INFER_BYTES = 32 << 20  # at most this much input per inference batch (float32)
+
+
+def inference_batch(batch_size: int, X) -> int:
+    """``batch_size``, capped so that a batch of X holds at most :data:`INFER_BYTES` of
+    float32 input: 1,024 tiles of 250x250x3 would take 768 MB, and the network's
+    activations several times that (44 rows there; batches of small images are not capped
+    below 1,024 rows up to 64x64x2)."""
+    row = 4 * int(np.prod(X.shape[1:])) if len(X.shape) > 1 else 4
+    return max(1, min(int(batch_size), INFER_BYTES // max(row, 1)))
+
+
 @torch.no_grad()
 def apply_batched(fn, model: nn.Module, X: np.ndarray, batch_size: int, device) -> np.ndarray:
     """``fn(model, x_batch) -> Tensor`` over ``X`` (N, ...) in eval mode; results concatenated."""
     was_training = model.training
     model.eval()
     outs = []
+    batch_size = inference_batch(batch_size, X)
     slices = [slice(start, start + batch_size) for start in range(0, len(X), batch_size)]
     for x in read_batches(X, slices):
         outs.append(fn(model, x.to(device)).cpu().numpy())
