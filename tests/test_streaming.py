@@ -235,3 +235,16 @@ def test_a_checkpoint_of_a_streamed_npy_resumes_only_on_the_same_bytes(tmp_path)
     with pytest.raises(ConfigError, match="sha256"):
         AEClusterer(**settings).fit(MappedImages(tmp_path / "b.npy"), resume=tmp_path / "ckpt")
     assert a.identity() != a.subset(np.arange(100)).identity()
+
+
+def test_images_on_disk_index_like_an_array(tmp_path):
+    from aeclust.data import MappedImages
+
+    X = np.arange(5 * 2 * 3 * 3, dtype=np.float32).reshape(5, 2, 3, 3)
+    np.save(tmp_path / "x.npy", X)
+    images = MappedImages(tmp_path / "x.npy")
+    assert np.array_equal(images[3], X[3]) and np.array_equal(images[-1], X[-1])
+    assert np.array_equal(images[1:4], X[1:4]) and np.array_equal(images[[4, 0]], X[[4, 0]])
+    assert np.array_equal(images.subset([4, 2, 0])[1], X[2])
+    with pytest.raises(IndexError):
+        images[5]

@@ -60,10 +60,15 @@ class DiskImages:
             index = index.numpy()
         if isinstance(index, slice):
             index = np.arange(len(self))[index]
+        one = np.ndim(index) == 0  # images[i] is one (C, H, W) image, as for an array
         index = np.asarray(index, dtype=np.int64).reshape(-1)
+        index = np.where(index < 0, index + len(self), index)
+        if len(index) and (index.min() < 0 or index.max() >= len(self)):
+            raise IndexError(f"index out of range for {len(self)} images")
         if self.rows is not None:
             index = self.rows[index]
-        return self._read(index)
+        rows = self._read(index)
+        return rows[0] if one else rows
 
     def subset(self, index) -> DiskImages:
         """The images at ``index`` (ints or a boolean mask), as a view that stays on disk."""
