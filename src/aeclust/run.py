@@ -238,13 +238,16 @@ def _run_in(stage: Path, config: RunConfig, data: ImageSet, k: int, progress, re
 
 
 def encode_all(est, data: ImageSet, path: Path):
-    """The codes of all images on rank 0 (None on the other ranks). Under several
-    processes an estimator that encodes shards (:meth:`AEClusterer.transform_shard`) has
-    every rank encode its own rows and write them into ``path`` (an ``.npy`` that rank 0
-    sizes first), which rank 0 then reads; in one process, ``est.transform``."""
+    """The codes of all images on rank 0 (None on the other ranks): those ``fit`` computed
+    (``est.embedding_``) where the estimator keeps them, else ``est.transform``. Under
+    several processes an estimator that encodes shards (:class:`AEClusterer`) has every
+    rank write the codes of its own rows into ``path`` (an ``.npy`` that rank 0 sizes
+    first), which rank 0 then reads."""
     if not (distributed.active() and hasattr(est, "transform_shard")):
-        return est.transform(data.X) if distributed.is_main() else None
-    codes, start, stop = est.transform_shard(data.X)
+        if not distributed.is_main():
+            return None
+        return est.embedding_ if hasattr(est, "embedding_") else est.transform(data.X)
+    codes, start = est.embedding_, est.shard_[0]  # the codes fit clustered, its first row
     shape = (len(data), *codes.shape[1:])
     if distributed.is_main():
         with open(path, "wb") as f:

@@ -105,6 +105,9 @@ class AEClusterer(DeepClusterer):
     cluster_info_ : dict, how the codes were clustered: ``processes``, ``n_codes``,
         ``method`` ("one process", "all-reduce" or "sample"), for a sample its size and
         seed, and ``summary``, one sentence for the run's output.
+    embedding_ : ndarray (stop - start, latent_dim), the codes ``fit`` clustered: those of
+        the rows ``shard_`` of X (all of X in one process), so that a caller that needs
+        the training codes does not encode the images again. Not saved with the model.
     shard_ : (start, stop), the rows of X whose codes this process computed in ``fit``
         (all of them in one process; see :meth:`transform_shard`).
     autoencoder_ : the trained torch module.
@@ -222,6 +225,7 @@ class AEClusterer(DeepClusterer):
             labels, self.shard_ = None, (0, len(X))
             self.cluster_info_ = _one_process_info(len(X), reducer, clusterer)
         t3 = time.perf_counter()
+        self.embedding_ = Z
         self.reducer_, self.clusterer_ = reducer, clusterer
         self._set_cluster_attributes()
         if labels is not None:  # a clusterer fitted on a sample holds the sample's labels
