@@ -240,7 +240,7 @@ def test_a_checkpoint_of_a_streamed_npy_resumes_only_on_the_same_bytes(tmp_path)
 def test_images_on_disk_index_like_an_array(tmp_path):
     from aeclust.data import MappedImages
 
-    X = np.arange(5 * 2 * 3 * 3, dtype=np.float32).reshape(5, 2, 3, 3)
+    X = np.arange(5 * 3 * 2 * 2, dtype=np.float32).reshape(5, 3, 2, 2)
     np.save(tmp_path / "x.npy", X)
     images = MappedImages(tmp_path / "x.npy")
     assert np.array_equal(images[3], X[3]) and np.array_equal(images[-1], X[-1])
@@ -248,3 +248,19 @@ def test_images_on_disk_index_like_an_array(tmp_path):
     assert np.array_equal(images.subset([4, 2, 0])[1], X[2])
     with pytest.raises(IndexError):
         images[5]
+
+
+def test_a_channels_last_npy_streams_as_the_file_loader_reads_it(tmp_path):
+    X = (np.random.default_rng(0).random((6, 5, 7, 3)) * 255).astype(np.uint8)  # (N, H, W, C)
+    np.save(tmp_path / "x.npy", X)
+    eager, streamed = (
+        load_dataset(tmp_path / "x.npy"),
+        load_dataset(tmp_path / "x.npy", stream=True),
+    )
+    assert streamed.X.shape == eager.X.shape == (6, 3, 5, 7)
+    assert np.array_equal(streamed.X[np.arange(6)], eager.X)
+    assert np.array_equal(streamed.X.subset([-1, 0])[0], eager.X[5])  # negatives as numpy's
+    assert streamed.X[3:3].shape == (0, 3, 5, 7)  # an empty read
+    mask = np.zeros(6, dtype=bool)
+    mask[[1, 4]] = True
+    assert np.array_equal(streamed.X[mask], eager.X[mask])

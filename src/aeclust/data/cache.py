@@ -87,11 +87,14 @@ def cache_folder(
                     f"{len(bad)} file(s) could not be decoded: {listed}. Remove or replace "
                     "them, or pass --skip-bad to leave them out of the cache."
                 )
+            if len(bad) == len(lazy):
+                raise DataError(f"None of the {len(bad)} files could be decoded ({listed}).")
             log.warning("left out %d file(s) that could not be decoded: %s", len(bad), listed)
             keep[list(bad)] = False
             _compact(tmp_npy, keep)
         meta = _metadata(images, keep, Path(folder), image_size, color)
         tmp_meta.write_text(json.dumps(meta))
+        out.unlink(missing_ok=True)  # --overwrite: never new labels beside old pixels
         os.replace(tmp_meta, meta_path)  # the labels first: a .npy alone is never a cache
         os.replace(tmp_npy, out)
     finally:

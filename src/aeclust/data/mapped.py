@@ -56,15 +56,8 @@ class DiskImages:
         return self._count() if self.rows is None else len(self.rows)
 
     def __getitem__(self, index) -> np.ndarray:
-        if hasattr(index, "numpy"):  # a torch index tensor
-            index = index.numpy()
-        if isinstance(index, slice):
-            index = np.arange(len(self))[index]
-        one = np.ndim(index) == 0  # images[i] is one (C, H, W) image, as for an array
-        index = np.asarray(index, dtype=np.int64).reshape(-1)
-        index = np.where(index < 0, index + len(self), index)
-        if len(index) and (index.min() < 0 or index.max() >= len(self)):
-            raise IndexError(f"index out of range for {len(self)} images")
+        one = np.ndim(index) == 0 and not isinstance(index, slice)  # images[i]: (C, H, W)
+        index = self._positions(index)
         if self.rows is not None:
             index = self.rows[index]
         rows = self._read(index)
@@ -72,12 +65,30 @@ class DiskImages:
 
     def subset(self, index) -> DiskImages:
         """The images at ``index`` (ints or a boolean mask), as a view that stays on disk."""
+        index = self._positions(index)
+        view = copy.copy(self)
+        view.rows = index if self.rows is None else self.rows[index]
+        return view
+
+    def _positions(self, index) -> np.ndarray:
+        """``index`` (an int, ints, a slice, a boolean mask or a torch tensor of these) as
+        int64 positions in 0..len-1, negatives counted from the end, as numpy does."""
+        if hasattr(index, "numpy"):  # a torch index tensor
+            index = index.numpy()
+        if isinstance(index, tuple):
+            raise IndexError("images on disk are indexed by image only (one index)")
+        if isinstance(index, slice):
+            return np.arange(len(self))[index]
         index = np.asarray(index)
         if index.dtype == bool:
-            index = np.flatnonzero(index)
-        view = copy.copy(self)
-        view.rows = index.astype(np.int64) if self.rows is None else self.rows[index]
-        return view
+            if index.shape != (len(self),):
+                raise IndexError(f"a boolean mask of {index.shape} for {len(self)} images")
+            return np.flatnonzero(index)
+        index = index.astype(np.int64).reshape(-1)
+        index = np.where(index < 0, index + len(self), index)
+        if len(index) and (index.min() < 0 or index.max() >= len(self)):
+            raise IndexError(f"index out of range for {len(self)} images")
+        return index
 
     def chunks(self):
         """(start, rows) over all images, ``CHUNK_BYTES`` at a time (a streaming pass)."""
@@ -122,6 +133,11 @@ class MappedImages(DiskImages):
                 )
         if len(shape) == 3:
             shape = (shape[0], 1, *shape[1:])
+        # (N, H, W, C) is read as the file loader reads it: channels moved first per batch
+        self.channels_last = len(shape) == 4 and shape[1] not in (1, 3, 4) and shape[3] in (1, 3, 4)
+        self.stored_shape = tuple(int(s) for s in shape[1:])  # one image as stored
+        if self.channels_last:
+            shape = (shape[0], shape[3], shape[1], shape[2])
         if len(shape) != 4 or not (np.issubdtype(dtype, np.number) or dtype == np.bool_):
             raise DataError(
                 f"A streamed image file must hold numeric (N, C, H, W) or (N, H, W) images; "
@@ -148,7 +164,7 @@ class MappedImages(DiskImages):
         rows = np.arange(len(self)) if self.rows is None else self.rows
         step = max(1, CHUNK_BYTES // self.row_bytes)
         for start in range(0, len(rows), step):
-            h.update(self._raw(rows[start : start + step]).tobytes())
+            h.update(self._stored(rows[start : start + step]).tobytes())
         return {"shape": list(self.shape), "dtype": str(self.file_dtype),
                 "sha256": h.hexdigest()[:32]}  # fmt: skip
 
@@ -159,11 +175,19 @@ class MappedImages(DiskImages):
         return rows
 
     def _raw(self, index: np.ndarray) -> np.ndarray:
-        """The rows at ``index`` as stored (the file's dtype)."""
+        """The rows at ``index`` in the file's dtype, (N', C, H, W)."""
+        if self.channels_last:
+            return np.ascontiguousarray(self._stored(index).transpose(0, 3, 1, 2))
+        return self._stored(index)
+
+    def _stored(self, index: np.ndarray) -> np.ndarray:
+        """The rows at ``index`` as stored (the file's dtype and layout)."""
+        if len(index) == 0:
+            return np.empty((0, *self.stored_shape), dtype=self.file_dtype)
         if self.array is not None:
-            raw = np.asarray(self.array[index]).reshape(len(index), *self.image_shape)
+            raw = np.asarray(self.array[index]).reshape(len(index), *self.stored_shape)
         else:
-            raw = np.empty((len(index), *self.image_shape), dtype=self.file_dtype)
+            raw = np.empty((len(index), *self.stored_shape), dtype=self.file_dtype)
             flat = raw.reshape(len(index), -1).view(np.uint8)  # (N', row_bytes)
             # runs of consecutive rows are read at once (encoding reads slices)
             breaks = np.flatnonzero(np.diff(index) != 1) + 1
