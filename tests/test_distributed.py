@@ -87,3 +87,58 @@ def test_aeclust_run_with_two_processes_gives_the_same_bytes_twice(digits, tmp_p
     model = DeepClusterer.load(tmp_path / "a")
     codes = model.transform(np.load(digits)["X"])
     assert np.allclose(np.load(tmp_path / "a" / "embeddings.npy"), codes, atol=1e-5)
+
+
+def test_an_error_in_one_process_ends_all_at_once_said_once_with_nothing_left(tmp_path):
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for k in range(32):  # a folder streamed lazily: the broken file fails one rank's read
+        (tmp_path / "tiles" / "ab"[k % 2]).mkdir(parents=True, exist_ok=True)
+        pixels = (rng.random((8, 8, 3)) * 255).astype(np.uint8)
+        Image.fromarray(pixels).save(tmp_path / "tiles" / "ab"[k % 2] / f"{k}.png")
+    broken = tmp_path / "tiles" / "a" / "4.png"
+    broken.write_bytes(broken.read_bytes()[:70])
+    cmd = [sys.executable, "-m", "aeclust", "run", "--data", "tiles", "--stream", "--epochs",
+           "1", "--batch-size", "8", "--model", "conv", "--out", "out", "--nproc", "2"]  # fmt: skip
+    result = subprocess.run(cmd, cwd=tmp_path, env=ENV, capture_output=True, text=True,
+                            timeout=240)  # fmt: skip # before the fix: hung for 30 minutes
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.count("aeclust: error:") == 1, result.stderr
+    assert "a/4.png' could not be decoded" in result.stderr
+    assert "Traceback" not in result.stderr and "ChildFailedError" not in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tiles"]  # no staging directory
+
+
+def test_the_launcher_reports_the_users_error_once_else_the_first_traceback(tmp_path):
+    from aeclust.training.launch import _clean_stage, _report
+
+    class Killed:
+        exitcode = -9
+
+        def signal_name(self):
+            return "SIGKILL"
+
+    assert "process 1 of 2 ended with signal SIGKILL (killed for lack of memory" in _report(
+        tmp_path, 1, Killed(), 2
+    )
+    records = [
+        {"rank": 1, "time": 2.0, "user": False, "text": "Traceback: gloo connection closed\n"},
+        {"rank": 0, "time": 1.0, "user": False, "text": "Traceback: the first\n"},
+    ]
+    for r in records:
+        (tmp_path / f"{r['rank']}.json").write_text(json.dumps(r))
+    assert _report(tmp_path, 0, Killed(), 2) == "[process 0 of 2] Traceback: the first"
+    for rank in (2, 3):  # every process hit the same mistake: said once
+        user = {"rank": rank, "time": 3.0, "user": True, "text": "aeclust: error: fix X"}
+        (tmp_path / f"{rank}.json").write_text(json.dumps(user))
+    assert _report(tmp_path, 0, Killed(), 4) == "aeclust: error: fix X"
+    for checkpoints in (False, True):  # a failed run's staging: removed unless resumable
+        stage = tmp_path / f".out{checkpoints}.partial"
+        (stage / "checkpoints").mkdir(parents=True)
+        if checkpoints:
+            (stage / "checkpoints" / "autoencoder.safetensors").write_bytes(b"x")
+        note = {"stage": str(stage), "out": f"out{checkpoints}", "command": "run"}
+        (tmp_path / "stage.note").write_text(json.dumps(note))
+        _clean_stage(tmp_path / "stage.note")
+        assert stage.is_dir() == checkpoints

@@ -81,6 +81,24 @@ def test_the_cache_names_undecodable_files_or_leaves_them_out(tiles, tmp_path):
     assert len(kept) == 39 and str(broken.relative_to(folder)) not in kept.names
 
 
+def test_a_float_image_with_nan_is_a_bad_file_eagerly_lazily_and_in_the_cache(tmp_path):
+    folder = tmp_path / "f"
+    for k in range(4):
+        plane = np.full((6, 6), 0.25 * k, dtype=np.float32)
+        plane[1, 2] = np.nan if k == 2 else plane[1, 2]
+        (folder / "ab"[k % 2]).mkdir(parents=True, exist_ok=True)
+        Image.fromarray(plane, mode="F").save(folder / "ab"[k % 2] / f"{k}.tif")
+    with pytest.raises(DataError, match=r"a/2\.tif.*NaN or infinite"):
+        load_dataset(folder)
+    lazy = load_dataset(folder, stream=True).X  # listed up front, refused when read
+    assert isinstance(lazy, LazyFolder) and len(lazy) == 4
+    with pytest.raises(DataError, match=r"2\.tif' could not be decoded.*NaN or infinite"):
+        lazy[np.arange(4)]
+    with pytest.raises(DataError, match=r"a/2\.tif.*NaN or infinite"):
+        cache_folder(folder, tmp_path / "c.npy", show_progress=False)
+    assert len(cache_folder(folder, tmp_path / "c.npy", skip_bad=True, show_progress=False)) == 3
+
+
 def test_a_npy_larger_than_memory_is_refused_by_the_guard_and_a_short_one_as_truncated(
     tmp_path, capsys
 ):

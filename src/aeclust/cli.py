@@ -10,8 +10,8 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import subprocess
 import sys
+import traceback
 import warnings
 from pathlib import Path
 
@@ -315,6 +315,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
     worker = int(os.environ.get("RANK", "0")) > 0  # a process torchrun started, not rank 0
+    several = int(os.environ.get("WORLD_SIZE", "1")) > 1
     level = logging.ERROR if worker else logging.WARNING if args.quiet else logging.INFO
     logging.basicConfig(level=level, format="%(message)s")
     formatwarning, warnings.formatwarning = warnings.formatwarning, _format_warning
@@ -337,8 +338,11 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_bottleneck(args)
         return cmd_datasets()
     except AeclustError as exc:
-        if not worker:  # with several processes, rank 0 says it (they all fail alike)
-            print(f"aeclust: error: {exc}", file=sys.stderr)
+        if several:  # leave now: the others may wait for this process (training.launch)
+            from .training.launch import fail
+
+            fail(f"aeclust: error: {exc}", EXIT_USER_ERROR)
+        print(f"aeclust: error: {exc}", file=sys.stderr)
         return EXIT_USER_ERROR
     except KeyboardInterrupt as exc:
         command = getattr(exc, "resume_command", None)
@@ -347,6 +351,12 @@ def main(argv: list[str] | None = None) -> int:
         else:
             print("aeclust: interrupted; nothing was written.", file=sys.stderr)
         return 130
+    except Exception:
+        if several:
+            from .training.launch import fail
+
+            fail(traceback.format_exc(), 1)
+        raise
     finally:
         warnings.formatwarning = formatwarning
 
@@ -364,29 +374,6 @@ def check_before_launch(config, resume: bool) -> None:
         check_out_dir(Path(config.out), config.overwrite, [config.data])
         if not resume:
             check_no_killed_run(Path(config.out), config.overwrite)
-
-
-def launch(nproc: int, argv: list[str]) -> int:
-    """Run this same command in ``nproc`` processes with torchrun (one machine); returns
-    their exit status. ``--nproc`` is left out of their arguments (torchrun would take it
-    for its own ``--nproc-per-node``); they learn the number from torchrun."""
-    rest, skip = [], False
-    for arg in argv:
-        if skip:
-            skip = False
-        elif arg == "--nproc":
-            skip = True
-        elif not arg.startswith("--nproc="):
-            rest.append(arg)
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone",
-           f"--nproc-per-node={nproc}", "-m", "aeclust", *rest]  # fmt: skip
-    logging.getLogger(__name__).info("launching %d processes: %s", nproc, " ".join(cmd[2:]))
-    proc = subprocess.Popen(cmd)
-    while True:
-        try:
-            return 130 if proc.wait() < 0 else proc.returncode
-        except KeyboardInterrupt:  # the processes got it too; wait for their checkpoint
-            continue
 
 
 def _format_warning(message, category, filename, lineno, line=None) -> str:
@@ -424,6 +411,8 @@ def cmd_run(args, argv: list[str]) -> int:
     if config.nproc is not None and config.nproc < 1:
         raise AeclustError(f"nproc must be 1 or more; got {config.nproc}.")
     if (config.nproc or 1) > 1 and not distributed.launched():  # the same command, N times
+        from .training.launch import launch
+
         check_before_launch(config, resume=hasattr(args, "resume"))
         return launch(config.nproc, argv)
     if config.nproc not in (None, world):

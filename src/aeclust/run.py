@@ -21,6 +21,7 @@ import numpy as np
 
 from .config import RunConfig, make_config, write_yaml
 from .data import ImageSet
+from .data.memory import read_header, write_npy_header
 from .errors import ConfigError, check_choice, check_names
 from .estimators import GENERATIVE, METHODS, AEClusterer
 from .metrics import evaluate, group_scores
@@ -251,14 +252,11 @@ def encode_all(est, data: ImageSet, path: Path):
     shape = (len(data), *codes.shape[1:])
     if distributed.is_main():
         with open(path, "wb") as f:
-            np.lib.format.write_array_header_1_0(
-                f, {"descr": np.lib.format.dtype_to_descr(codes.dtype),
-                    "fortran_order": False, "shape": shape})  # fmt: skip
+            write_npy_header(f, shape, codes.dtype)
             f.truncate(f.tell() + int(np.prod(shape)) * codes.dtype.itemsize)
     distributed.broadcast(None)  # the file exists, at its full size
     with open(path, "r+b") as f:
-        np.lib.format.read_magic(f)
-        np.lib.format.read_array_header_1_0(f)
+        read_header(f)
         f.seek(f.tell() + start * int(np.prod(shape[1:])) * codes.dtype.itemsize)
         f.write(np.ascontiguousarray(codes).tobytes())
     distributed.broadcast(None)  # every rank has written its rows

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from .data import ImageSet, load_dataset
 from .errors import ConfigError
+from .training.launch import note_stage
 
 MARKER = ".aeclust"  # written into every output directory; --overwrite replaces only these
 LOCK = ".lock"  # held in a resumable staging directory by the run writing it
@@ -76,6 +77,7 @@ def staged_dir(out: Path, resumable: bool = False, command: str = "run"):
         stage = staging_path(out)
         stage.mkdir(exist_ok=True)
         lock = lock_stage(stage, out)
+        note_stage(stage, out, command)  # the launcher of several processes cleans up
     else:
         stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
     try:

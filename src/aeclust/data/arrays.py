@@ -284,7 +284,7 @@ def _check_memory(path: Path, suffix: str) -> None:
     with open(path, "rb") as f:
         magic = f.read(6)
     if suffix == ".npy" and magic == b"\x93NUMPY":
-        shape, dtype, _ = npy_header(path)
+        shape, dtype, _, _ = npy_header(path)
         check_fits(loaded_bytes(shape, dtype), f"'{path.name}' ({dtype}, shape {shape})")
         return
     if magic[:4] != b"PK\x03\x04":
@@ -295,7 +295,7 @@ def _check_memory(path: Path, suffix: str) -> None:
             for info in archive.infolist():
                 with archive.open(info) as member:
                     try:
-                        shape, dtype = read_header(member)
+                        shape, dtype, _ = read_header(member)
                     except (ValueError, TypeError):
                         continue  # not an array; _read_numpy names it
                 total += loaded_bytes(shape, dtype)

@@ -27,8 +27,10 @@ from torch.utils.data import DataLoader, Dataset
 
 from ..errors import ConfigError, DataError
 from ..progress import progress
+from ..training.inference import one_thread
 from .dataset import ImageSet
 from .folder import _BAD_FILE_ERRORS, _decode, load_folder
+from .memory import write_npy_header
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +79,7 @@ def cache_folder(
         f".{meta_path.name}.partial")  # fmt: skip
     try:
         with open(tmp_npy, "wb") as f:  # written in order, not memory-mapped: bounded RSS
-            _write_header(f, shape)
+            write_npy_header(f, shape, np.uint8)
             bad = _decode_all(lazy, f, workers, show_progress)
         keep = np.ones(len(lazy), dtype=bool)
         if bad:
@@ -156,17 +158,11 @@ class _Decoded(Dataset):
         return start, torch.from_numpy(pixels), bad
 
 
-def _write_header(f, shape) -> None:
-    np.lib.format.write_array_header_1_0(
-        f, {"descr": np.lib.format.dtype_to_descr(np.dtype(np.uint8)), "fortran_order": False,
-            "shape": tuple(int(s) for s in shape)})  # fmt: skip
-
-
 def _decode_all(lazy, f, workers: int, show_progress: bool) -> dict:
     """Write the decoded images of ``lazy`` to ``f``, in order; {row: reason} of bad files
     (their rows are zeros)."""
     loader = DataLoader(_Decoded(lazy), batch_size=None, num_workers=max(0, int(workers)),
-                        worker_init_fn=_one_thread)  # fmt: skip
+                        worker_init_fn=one_thread)  # fmt: skip
     bad = {}
     with progress(total=len(lazy), desc="caching", unit="img", disable=not show_progress) as bar:
         for _, rows, batch_bad in loader:  # in order: the loader keeps the task order
@@ -174,10 +170,6 @@ def _decode_all(lazy, f, workers: int, show_progress: bool) -> dict:
             bad.update(batch_bad)
             bar.update(len(rows))
     return bad
-
-
-def _one_thread(_worker: int) -> None:
-    torch.set_num_threads(1)
 
 
 def _compact(path: Path, keep: np.ndarray) -> None:
@@ -189,7 +181,7 @@ def _compact(path: Path, keep: np.ndarray) -> None:
     rows = np.flatnonzero(keep)
     try:
         with open(other, "wb") as f:
-            _write_header(f, (len(rows), *source.image_shape))
+            write_npy_header(f, (len(rows), *source.image_shape), np.uint8)
             for start in range(0, len(rows), BATCH):
                 part = rows[start : start + BATCH]
                 f.write(np.rint(source[part] * 255.0).astype(np.uint8).tobytes())

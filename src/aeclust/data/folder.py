@@ -322,6 +322,8 @@ def _decode(path: Path, out: np.ndarray, size: tuple[int, int]) -> None:
     with Image.open(path) as im:
         if im.mode in HIGH_DEPTH_MODES:  # 16-bit, 32-bit int or float grayscale
             plane = np.asarray(im, dtype=np.float32)
+            if not np.isfinite(plane).all():  # a float image; named as a bad file
+                raise ValueError("the image holds NaN or infinite values")
             if im.mode != "F":
                 plane = plane / 65535.0
             if plane.shape != size:

@@ -49,7 +49,8 @@ class LazyFolder(DiskImages):
         return out
 
     def check_finite(self) -> None:
-        """Decoded image files are finite by construction (floats are clipped)."""
+        """Decoded images are finite: a float image holding NaN or infinite values is
+        refused as a bad file when it is decoded (it is named, as an unreadable file is)."""
 
     def identity(self) -> dict:
         """What a checkpoint records of these images: their shape and a hash of the file

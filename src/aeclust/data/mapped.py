@@ -125,8 +125,8 @@ class MappedImages(DiskImages):
             self.path = Path(source)
             if not self.path.is_file():
                 raise DataError(f"'{self.path}' does not exist or is not a file.")
-            shape, dtype, offset = npy_header(self.path)  # a truncated file is refused
-            if _fortran_order(self.path):
+            shape, dtype, offset, fortran = npy_header(self.path)  # truncated: refused
+            if fortran:
                 raise DataError(
                     f"'{self.path.name}' is stored in Fortran order; save it in C order "
                     "(numpy.save(path, np.ascontiguousarray(X))) to read it batch by batch."
@@ -229,15 +229,6 @@ class _RowFile:
     def __del__(self):
         if getattr(self, "fd", None) is not None and self.pid == os.getpid():
             os.close(self.fd)
-
-
-def _fortran_order(path: Path) -> bool:
-    """Whether the .npy at ``path`` stores its array in Fortran (column-major) order."""
-    with open(path, "rb") as f:
-        major, _ = np.lib.format.read_magic(f)
-        read = np.lib.format.read_array_header_1_0 if major == 1 else (
-            np.lib.format.read_array_header_2_0)  # fmt: skip
-        return bool(read(f, max_header_size=1 << 20)[1])
 
 
 def chunks(X):

@@ -59,12 +59,12 @@ def images_bytes(n: int, channels: int, height: int, width: int) -> int:
     return n * channels * height * width * 4
 
 
-def npy_header(path: Path) -> tuple[tuple[int, ...], np.dtype, int]:
-    """(shape, dtype, offset of the data) of a ``.npy`` file, read from its header alone;
-    a file shorter than its header promises is refused as truncated."""
+def npy_header(path: Path) -> tuple[tuple[int, ...], np.dtype, int, bool]:
+    """(shape, dtype, offset of the data, Fortran order) of a ``.npy`` file, read from its
+    header alone; a file shorter than its header promises is refused as truncated."""
     with open(path, "rb") as f:
         try:
-            shape, dtype = read_header(f)
+            shape, dtype, fortran = read_header(f)
         except ValueError as exc:
             raise DataError(f"'{path.name}' is not a valid NumPy file ({exc}).") from exc
         offset = f.tell()
@@ -81,17 +81,26 @@ def npy_header(path: Path) -> tuple[tuple[int, ...], np.dtype, int]:
             f"({_size(expected)} of data) but only {found} bytes follow. Write it again "
             "(an interrupted copy or numpy.save?)."
         )
-    return tuple(int(s) for s in shape), dtype, offset
+    return tuple(int(s) for s in shape), dtype, offset, fortran
 
 
-def read_header(f) -> tuple[tuple[int, ...], np.dtype]:
-    """(shape, dtype) from the header of the ``.npy`` data at ``f``'s position (a file or
-    a member of a ``.npz``); ValueError if it is not one."""
+def read_header(f) -> tuple[tuple[int, ...], np.dtype, bool]:
+    """(shape, dtype, Fortran order) from the header of the ``.npy`` data at ``f``'s
+    position (a file or a member of a ``.npz``); ValueError if it is not one. ``f`` is left
+    at the first byte of the data."""
     major, _ = np.lib.format.read_magic(f)
     read = np.lib.format.read_array_header_1_0 if major == 1 else (
         np.lib.format.read_array_header_2_0)  # fmt: skip
-    shape, _, dtype = read(f, max_header_size=1 << 20)
-    return shape, dtype
+    shape, fortran, dtype = read(f, max_header_size=1 << 20)
+    return shape, dtype, bool(fortran)
+
+
+def write_npy_header(f, shape, dtype) -> None:
+    """Write the header of a C-ordered ``.npy`` of ``shape`` and ``dtype`` at ``f``'s
+    position; the rows are then written (or filled in place) after it."""
+    np.lib.format.write_array_header_1_0(
+        f, {"descr": np.lib.format.dtype_to_descr(np.dtype(dtype)), "fortran_order": False,
+            "shape": tuple(int(s) for s in shape)})  # fmt: skip
 
 
 def _size(nbytes: float) -> str:

@@ -36,12 +36,12 @@ def read_batches(X, indices):
         return
     loader = DataLoader(
         _Batches(X, indices), batch_size=None, shuffle=False, num_workers=workers,
-        prefetch_factor=2, worker_init_fn=_one_thread,
+        prefetch_factor=2, worker_init_fn=one_thread,
     )  # fmt: skip
     yield from loader
 
 
-def _one_thread(_worker: int) -> None:
+def one_thread(_worker: int) -> None:
     torch.set_num_threads(1)  # the workers read; the cores compute in the main process
 
 
