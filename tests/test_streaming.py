@@ -282,3 +282,43 @@ def test_a_channels_last_npy_streams_as_the_file_loader_reads_it(tmp_path):
     mask = np.zeros(6, dtype=bool)
     mask[[1, 4]] = True
     assert np.array_equal(streamed.X[mask], eager.X[mask])
+
+
+def test_values_of_images_on_disk_are_checked_in_one_pass_kept_or_not_read_at_all(
+    tmp_path, tiles, monkeypatch
+):
+    from aeclust import AEClusterer
+    from aeclust.data import MappedImages, value_range
+
+    X = np.random.default_rng(0).random((40, 1, 4, 4)).astype(np.float32) * 2
+    np.save(tmp_path / "x.npy", X)
+    images, reads = MappedImages(tmp_path / "x.npy"), []
+    monkeypatch.setattr(MappedImages, "_read", lambda self, i: reads.append(1) or X[i])
+    assert value_range(images) == (float(X.min()), float(X.max()))
+    passes = len(reads)
+    images.check_finite()
+    assert value_range(images.subset([0, 1])) == value_range(images) and len(reads) == passes
+    est = AEClusterer(autoencoder="conv", loss="bce", epochs=1, n_clusters=2, verbose=False)
+    with pytest.raises(DataError, match="from 0.*to 2"):  # before any training
+        est.fit(images)
+    X[7, 0, 1, 1] = np.nan
+    np.save(tmp_path / "nan.npy", X)
+    with pytest.raises(DataError, match="first at index 7"):
+        est.set_params(loss="mse").fit(MappedImages(tmp_path / "nan.npy"))
+    lazy = load_dataset(tiles, stream=True).X  # decoded files are in [0, 1]: nothing read
+    monkeypatch.setattr(LazyFolder, "_read", lambda self, i: pytest.fail("read"))
+    assert value_range(lazy) == (0.0, 1.0)
+    lazy.check_finite()
+
+
+def test_a_npy_replaced_while_in_use_is_refused_by_a_process_that_opens_it(tmp_path):
+    import pickle
+
+    from aeclust.data import MappedImages
+
+    np.save(tmp_path / "x.npy", np.zeros((4, 1, 2, 2), dtype=np.uint8))
+    images = MappedImages(tmp_path / "x.npy")
+    copy = pickle.loads(pickle.dumps(images))  # what a DataLoader worker gets
+    np.save(tmp_path / "x.npy", np.ones((4, 1, 2, 2), dtype=np.uint8))  # a new cache
+    with pytest.raises(DataError, match="replaced or changed while in use"):
+        copy[np.arange(4)]

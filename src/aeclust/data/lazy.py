@@ -48,9 +48,11 @@ class LazyFolder(DiskImages):
                 ) from exc
         return out
 
-    def check_finite(self) -> None:
-        """Decoded images are finite: a float image holding NaN or infinite values is
-        refused as a bad file when it is decoded (it is named, as an unreadable file is)."""
+    def _scan(self) -> tuple:
+        """Decoded images are finite and in [0, 1], so nothing is read: a float image
+        holding NaN or infinite values is refused as a bad file when it is decoded (and
+        named, as an unreadable file is)."""
+        return (None, 0.0, 1.0)
 
     def identity(self) -> dict:
         """What a checkpoint records of these images: their shape and a hash of the file

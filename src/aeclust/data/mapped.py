@@ -95,14 +95,35 @@ class DiskImages:
         return chunks(self)
 
     def check_finite(self) -> None:
-        """Raise DataError if any value is NaN or infinite (one streaming pass)."""
-        for start, rows in self.chunks():
-            bad = np.flatnonzero(~np.isfinite(rows.reshape(len(rows), -1)).all(axis=1))
-            if len(bad):
-                raise DataError(
-                    f"The data contains NaN or infinite values (first at index "
-                    f"{start + bad[0]}). Remove or impute them first."
-                )
+        """Raise DataError if any value is NaN or infinite."""
+        bad = self._scan()[0]
+        if bad is not None:
+            raise DataError(
+                f"The data contains NaN or infinite values (first at index {bad}). Remove or "
+                "impute them first."
+            )
+
+    def value_bounds(self) -> tuple[float, float]:
+        """(low, high) bounds of the values: their min and max, unless the source bounds
+        them without reading (decoded image files and uint8/uint16 files: 0 and 1)."""
+        return self._scan()[1:]
+
+    _stats: tuple | None = None  # (index of the first non-finite row or None, min, max)
+
+    def _scan(self) -> tuple:
+        """One streaming pass for :meth:`check_finite` and :meth:`value_bounds`, made once
+        (a view made later keeps it: what holds for all rows holds for some)."""
+        if self._stats is None:
+            bad, lo, hi = None, np.inf, -np.inf
+            for start, rows in self.chunks():
+                rows = rows.reshape(len(rows), -1)
+                wrong = np.flatnonzero(~np.isfinite(rows).all(axis=1))
+                if len(wrong):
+                    bad = int(start + wrong[0])
+                    break
+                lo, hi = min(lo, float(rows.min())), max(hi, float(rows.max()))
+            self._stats = (bad, lo, hi)
+        return self._stats
 
 
 class MappedImages(DiskImages):
@@ -196,24 +217,32 @@ class MappedImages(DiskImages):
                     self._file.read(flat[run[0] : run[-1] + 1], int(index[run[0]]))
         return raw
 
-    def check_finite(self) -> None:
-        if not np.issubdtype(self.file_dtype, np.integer):
-            super().check_finite()
+    def _scan(self) -> tuple:
+        if self.scale:  # uint8, uint16: finite, and scaled into [0, 1]
+            return (None, 0.0, 1.0)
+        return super()._scan()
 
 
 class _RowFile:
     """Rows of bytes at ``offset + row * row_bytes`` of a file, read with ``os.preadv``.
     Views of one :class:`MappedImages` share it; each process opens the file itself (a
-    DataLoader worker gets a copy without the descriptor)."""
+    DataLoader worker gets a copy without the descriptor), and refuses a file that is no
+    longer the one whose header was read (replaced, rewritten or cut since)."""
 
     def __init__(self, path: Path, offset: int, row_bytes: int):
         self.path, self.offset, self.row_bytes = path, offset, row_bytes
         self.fd, self.pid = None, None
+        self.stamp = _stamp(os.stat(path))
 
     def read(self, out: np.ndarray, row: int) -> None:
         """Fill ``out`` (C-contiguous bytes of whole rows) with the rows from ``row`` on."""
         if self.fd is None or self.pid != os.getpid():
-            self.fd, self.pid = os.open(self.path, os.O_RDONLY), os.getpid()
+            fd = os.open(self.path, os.O_RDONLY)
+            if _stamp(os.fstat(fd)) != self.stamp:
+                os.close(fd)
+                raise DataError(f"'{self.path}' was replaced or changed while in use; start "
+                                "again on the new file.")  # fmt: skip
+            self.fd, self.pid = fd, os.getpid()
         view, done = memoryview(out).cast("B"), 0
         start = self.offset + row * self.row_bytes
         while done < len(view):
@@ -231,6 +260,10 @@ class _RowFile:
             os.close(self.fd)
 
 
+def _stamp(stat: os.stat_result) -> tuple:
+    return stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns
+
+
 def chunks(X):
     """(start, rows) over an array or :class:`MappedImages`, about ``CHUNK_BYTES`` at a
     time, so that a pass over data on disk never holds all of it."""
@@ -240,10 +273,8 @@ def chunks(X):
 
 
 def value_range(X) -> tuple[float, float]:
-    """(min, max) of an array or :class:`MappedImages`, in one streaming pass for the latter."""
+    """(min, max) of an array; bounds of the values of images on disk
+    (:meth:`DiskImages.value_bounds`, at most one streaming pass)."""
     if isinstance(X, DiskImages):
-        lo, hi = np.inf, -np.inf
-        for _, rows in X.chunks():
-            lo, hi = min(lo, float(rows.min())), max(hi, float(rows.max()))
-        return lo, hi
+        return X.value_bounds()
     return float(X.min()), float(X.max())
