@@ -13,6 +13,10 @@ Three steps, each printing JSON lines (append them to a results file as they com
     # 3. samples/s of training from the cache against the same images in memory (a subset
     #    that fits), alternated in one process
     python bench/scale.py throughput --data /work/scale/tiles250.npy --n 1024
+    # 4. the other two pipelines on the whole cache: predict with a run's model, compare
+    python bench/scale.py predict --run RUN_DIR --data /work/scale/tiles250.npy
+    python bench/scale.py compare --data /work/scale/tiles250.npy -- --models resnet \
+        --param resnet:width=0.125 --epochs 1 --cv 2 --baselines kmeans --batch-size 32
 
 Never run by the test suite.
 """
@@ -124,6 +128,31 @@ def run(data: str, extra: list[str], nproc: int, width: float | None) -> dict:
             "acc": metrics.get("acc"), "nmi": metrics.get("nmi")}  # fmt: skip
 
 
+def predict(run_dir: str, data: str, extra: list[str]) -> dict:
+    """``aeclust predict --stream`` of ``data`` with the model of ``run_dir``."""
+    with tempfile.TemporaryDirectory(dir=Path(data).parent) as tmp:
+        out = Path(tmp) / "predict"
+        cmd = ["aeclust", "predict", "--run", run_dir, "--data", data, "--stream", "--out",
+               str(out), *extra]  # fmt: skip
+        result = timed(cmd)
+        metrics = out / "metrics.json"
+        metrics = json.loads(metrics.read_text()) if metrics.is_file() else {}
+        rows = sum(1 for _ in open(out / "assignments.csv")) - 1 if result["rc"] == 0 else None
+    return {"step": "predict", "run": run_dir, "args": extra, "rows": rows, **result,
+            "acc": metrics.get("acc"), "nmi": metrics.get("nmi")}  # fmt: skip
+
+
+def compare(data: str, extra: list[str]) -> dict:
+    """``aeclust compare --stream`` of ``data``; the table's rows (mean scores)."""
+    with tempfile.TemporaryDirectory(dir=Path(data).parent) as tmp:
+        out = Path(tmp) / "compare"
+        cmd = ["aeclust", "compare", "--data", data, "--stream", "--out", str(out), *extra]
+        result = timed(cmd)
+        summary = out / "summary.json"
+        summary = json.loads(summary.read_text()) if summary.is_file() else {}
+    return {"step": "compare", "args": extra, **result, "summary": summary}
+
+
 def throughput(data: str, n: int, batch: int, width: float, rounds: int) -> list[dict]:
     """Training samples/s on the first ``n`` images: from the cache (read by positioned
     reads, with 0 and 1 reader workers) and from memory, alternated, one epoch each."""
@@ -183,6 +212,11 @@ def main() -> None:
     r.add_argument("--data", required=True)
     r.add_argument("--nproc", type=int, default=1)
     r.add_argument("--width", type=float, help="autoencoder_params width (resnet, alexnet)")
+    p = sub.add_parser("predict")
+    p.add_argument("--run", required=True)
+    p.add_argument("--data", required=True)
+    m = sub.add_parser("compare")
+    m.add_argument("--data", required=True)
     t = sub.add_parser("throughput")
     t.add_argument("--data", required=True)
     t.add_argument("--n", type=int, default=1024)
@@ -197,6 +231,10 @@ def main() -> None:
         print(json.dumps(cache(args.data, args.out, args.image_size, args.workers)), flush=True)
     elif args.step == "run":
         print(json.dumps(run(args.data, extra, args.nproc, args.width)), flush=True)
+    elif args.step == "predict":
+        print(json.dumps(predict(args.run, args.data, extra)), flush=True)
+    elif args.step == "compare":
+        print(json.dumps(compare(args.data, extra)), flush=True)
     else:
         throughput(args.data, args.n, args.batch_size, args.width, args.rounds)
 
