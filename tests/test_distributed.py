@@ -110,35 +110,39 @@ def test_an_error_in_one_process_ends_all_at_once_said_once_with_nothing_left(tm
     assert sorted(p.name for p in tmp_path.iterdir()) == ["tiles"]  # no staging directory
 
 
-def test_the_launcher_reports_the_users_error_once_else_the_first_traceback(tmp_path):
+def test_the_launcher_reports_a_kill_else_the_users_error_once_else_the_first_traceback(
+    tmp_path,
+):
     from aeclust.training.launch import _clean_stage, _report
 
-    class Killed:
-        exitcode = -9
+    class Ended:
+        def __init__(self, exitcode, timestamp=0):
+            self.exitcode, self.timestamp = exitcode, timestamp
 
         def signal_name(self):
-            return "SIGKILL"
+            return {-9: "SIGKILL", -15: "SIGTERM"}[self.exitcode]
 
-    assert "process 1 of 2 ended with signal SIGKILL (killed for lack of memory" in _report(
-        tmp_path, 1, Killed(), 2
-    )
     records = [
-        {"rank": 1, "time": 2.0, "user": False, "text": "Traceback: gloo connection closed\n"},
-        {"rank": 0, "time": 1.0, "user": False, "text": "Traceback: the first\n"},
+        {"rank": 1, "time": 2.0, "code": 1, "text": "Traceback: gloo connection closed\n"},
+        {"rank": 0, "time": 1.0, "code": 1, "text": "Traceback: the first\n"},
     ]
     for r in records:
         (tmp_path / f"{r['rank']}.json").write_text(json.dumps(r))
-    assert _report(tmp_path, 0, Killed(), 2) == "[process 0 of 2] Traceback: the first"
-    for rank in (2, 3):  # every process hit the same mistake: said once
-        user = {"rank": rank, "time": 3.0, "user": True, "text": "aeclust: error: fix X"}
+    stopped = {0: Ended(1), 1: Ended(-15)}  # the agent's own SIGTERM is no cause
+    assert _report(tmp_path, stopped, 2) == ("[process 0 of 2] Traceback: the first", 1)
+    killed = {0: Ended(1, 5), 1: Ended(-9, 4)}  # out of memory, then the others' errors
+    text, code = _report(tmp_path, killed, 2)
+    assert "process 1 of 2 was killed by SIGKILL (out of memory?" in text and code == 137
+    for rank in (2, 3):  # every process hit the same mistake: said once, with its status
+        user = {"rank": rank, "time": 3.0, "code": 2, "text": "aeclust: error: fix X"}
         (tmp_path / f"{rank}.json").write_text(json.dumps(user))
-    assert _report(tmp_path, 0, Killed(), 4) == "aeclust: error: fix X"
+    assert _report(tmp_path, stopped, 4) == ("aeclust: error: fix X", 2)
     for checkpoints in (False, True):  # a failed run's staging: removed unless resumable
         stage = tmp_path / f".out{checkpoints}.partial"
         (stage / "checkpoints").mkdir(parents=True)
         if checkpoints:
             (stage / "checkpoints" / "autoencoder.safetensors").write_bytes(b"x")
         note = {"stage": str(stage), "out": f"out{checkpoints}", "command": "run"}
-        (tmp_path / "stage.note").write_text(json.dumps(note))
-        _clean_stage(tmp_path / "stage.note")
+        (tmp_path / "stage.json").write_text(json.dumps(note))
+        _clean_stage(tmp_path / "stage.json", "")
         assert stage.is_dir() == checkpoints

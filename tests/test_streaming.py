@@ -297,7 +297,9 @@ def test_values_of_images_on_disk_are_checked_in_one_pass_kept_or_not_read_at_al
     assert value_range(images) == (float(X.min()), float(X.max()))
     passes = len(reads)
     images.check_finite()
-    assert value_range(images.subset([0, 1])) == value_range(images) and len(reads) == passes
+    assert images.value_bounds() == value_range(images) and len(reads) == passes  # kept
+    part = images.subset([0, 1])  # a view has its own values
+    assert value_range(part) == (float(X[:2].min()), float(X[:2].max()))
     est = AEClusterer(autoencoder="conv", loss="bce", epochs=1, n_clusters=2, verbose=False)
     with pytest.raises(DataError, match="from 0.*to 2"):  # before any training
         est.fit(images)
@@ -305,10 +307,15 @@ def test_values_of_images_on_disk_are_checked_in_one_pass_kept_or_not_read_at_al
     np.save(tmp_path / "nan.npy", X)
     with pytest.raises(DataError, match="first at index 7"):
         est.set_params(loss="mse").fit(MappedImages(tmp_path / "nan.npy"))
+    MappedImages(tmp_path / "nan.npy").subset(np.arange(7)).check_finite()  # rows without it
     lazy = load_dataset(tiles, stream=True).X  # decoded files are in [0, 1]: nothing read
     monkeypatch.setattr(LazyFolder, "_read", lambda self, i: pytest.fail("read"))
-    assert value_range(lazy) == (0.0, 1.0)
+    assert lazy.value_bounds() == (0.0, 1.0)
     lazy.check_finite()
+    np.save(tmp_path / "u8.npy", np.zeros((3, 1, 4, 4), dtype=np.uint8))
+    monkeypatch.setattr(MappedImages, "_read", lambda self, i: pytest.fail("read"))
+    assert MappedImages(tmp_path / "u8.npy").value_bounds() == (0.0, 1.0)
+    MappedImages(tmp_path / "u8.npy").check_finite()
 
 
 def test_a_npy_replaced_while_in_use_is_refused_by_a_process_that_opens_it(tmp_path):
@@ -319,6 +326,9 @@ def test_a_npy_replaced_while_in_use_is_refused_by_a_process_that_opens_it(tmp_p
     np.save(tmp_path / "x.npy", np.zeros((4, 1, 2, 2), dtype=np.uint8))
     images = MappedImages(tmp_path / "x.npy")
     copy = pickle.loads(pickle.dumps(images))  # what a DataLoader worker gets
-    np.save(tmp_path / "x.npy", np.ones((4, 1, 2, 2), dtype=np.uint8))  # a new cache
+    np.save(tmp_path / "x.npy", np.ones((5, 1, 2, 2), dtype=np.uint8))  # a new cache
     with pytest.raises(DataError, match="replaced or changed while in use"):
         copy[np.arange(4)]
+    images.workers = 1  # said as it is, not wrapped in a DataLoader worker's traceback
+    with pytest.raises(DataError, match="^'.*x.npy' was replaced or changed while in use"):
+        list(read_batches(images, [np.arange(2), np.arange(2, 4)]))

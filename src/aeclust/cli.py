@@ -346,6 +346,8 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USER_ERROR
     except KeyboardInterrupt as exc:
         command = getattr(exc, "resume_command", None)
+        if worker:  # with several processes, process 0 says it
+            return 130
         if command:
             print(f"aeclust: interrupted; continue with: {command}", file=sys.stderr)
         else:

@@ -96,6 +96,8 @@ def staged_dir(out: Path, resumable: bool = False, command: str = "run"):
             )  # fmt: skip
         else:
             shutil.rmtree(stage, ignore_errors=True)
+        if resumable:
+            note_stage(None, out, command)  # dealt with: the launcher need not
         raise
     finally:
         if lock is not None:

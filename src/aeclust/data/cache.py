@@ -27,9 +27,9 @@ from torch.utils.data import DataLoader, Dataset
 
 from ..errors import ConfigError, DataError
 from ..progress import progress
-from ..training.inference import one_thread
 from .dataset import ImageSet
 from .folder import _BAD_FILE_ERRORS, _decode, load_folder
+from .mapped import one_thread
 from .memory import write_npy_header
 
 log = logging.getLogger(__name__)

@@ -48,11 +48,9 @@ class LazyFolder(DiskImages):
                 ) from exc
         return out
 
-    def _scan(self) -> tuple:
-        """Decoded images are finite and in [0, 1], so nothing is read: a float image
-        holding NaN or infinite values is refused as a bad file when it is decoded (and
-        named, as an unreadable file is)."""
-        return (None, 0.0, 1.0)
+    # decoded images are finite and in [0, 1]: a float image holding NaN or infinite values
+    # is refused as a bad file when it is decoded (and named, as an unreadable file is)
+    finite_by_construction = unit_range_by_construction = True
 
     def identity(self) -> dict:
         """What a checkpoint records of these images: their shape and a hash of the file

@@ -68,6 +68,7 @@ class DiskImages:
         index = self._positions(index)
         view = copy.copy(self)
         view.rows = index if self.rows is None else self.rows[index]
+        view._stats = None  # its own values: see _scan
         return view
 
     def _positions(self, index) -> np.ndarray:
@@ -95,8 +96,9 @@ class DiskImages:
         return chunks(self)
 
     def check_finite(self) -> None:
-        """Raise DataError if any value is NaN or infinite."""
-        bad = self._scan()[0]
+        """Raise DataError if any value is NaN or infinite (a streaming pass, unless the
+        source is finite by construction)."""
+        bad = None if self.finite_by_construction else self._scan()[0]
         if bad is not None:
             raise DataError(
                 f"The data contains NaN or infinite values (first at index {bad}). Remove or "
@@ -104,22 +106,24 @@ class DiskImages:
             )
 
     def value_bounds(self) -> tuple[float, float]:
-        """(low, high) bounds of the values: their min and max, unless the source bounds
-        them without reading (decoded image files and uint8/uint16 files: 0 and 1)."""
-        return self._scan()[1:]
+        """(low, high) bounds of the values: [0, 1] for sources that lie in it by
+        construction (decoded image files, uint8 and uint16 files), else the min and max."""
+        return (0.0, 1.0) if self.unit_range_by_construction else self._scan()[1:]
 
+    finite_by_construction = False  # integer files; decoded images (their reader checks)
+    unit_range_by_construction = False  # decoded images; uint8 and uint16 files
     _stats: tuple | None = None  # (index of the first non-finite row or None, min, max)
 
     def _scan(self) -> tuple:
-        """One streaming pass for :meth:`check_finite` and :meth:`value_bounds`, made once
-        (a view made later keeps it: what holds for all rows holds for some)."""
+        """(first non-finite index or None, min, max; nan when not finite) of these rows,
+        in one streaming pass made once (a view has its own)."""
         if self._stats is None:
             bad, lo, hi = None, np.inf, -np.inf
             for start, rows in self.chunks():
                 rows = rows.reshape(len(rows), -1)
                 wrong = np.flatnonzero(~np.isfinite(rows).all(axis=1))
                 if len(wrong):
-                    bad = int(start + wrong[0])
+                    bad, lo, hi = int(start + wrong[0]), np.nan, np.nan
                     break
                 lo, hi = min(lo, float(rows.min())), max(hi, float(rows.max()))
             self._stats = (bad, lo, hi)
@@ -217,10 +221,13 @@ class MappedImages(DiskImages):
                     self._file.read(flat[run[0] : run[-1] + 1], int(index[run[0]]))
         return raw
 
-    def _scan(self) -> tuple:
-        if self.scale:  # uint8, uint16: finite, and scaled into [0, 1]
-            return (None, 0.0, 1.0)
-        return super()._scan()
+    @property
+    def finite_by_construction(self) -> bool:
+        return not np.issubdtype(self.file_dtype, np.floating)
+
+    @property
+    def unit_range_by_construction(self) -> bool:
+        return self.scale is not None  # uint8 / 255, uint16 / 65535
 
 
 class _RowFile:
@@ -231,8 +238,8 @@ class _RowFile:
 
     def __init__(self, path: Path, offset: int, row_bytes: int):
         self.path, self.offset, self.row_bytes = path, offset, row_bytes
-        self.fd, self.pid = None, None
-        self.stamp = _stamp(os.stat(path))
+        self.fd, self.pid = os.open(path, os.O_RDONLY), os.getpid()
+        self.stamp = _stamp(os.fstat(self.fd))  # what the other processes must find
 
     def read(self, out: np.ndarray, row: int) -> None:
         """Fill ``out`` (C-contiguous bytes of whole rows) with the rows from ``row`` on."""
@@ -260,6 +267,14 @@ class _RowFile:
             os.close(self.fd)
 
 
+def one_thread(_worker: int) -> None:
+    """A DataLoader worker's init: it reads or decodes; the cores compute in the main
+    process."""
+    import torch
+
+    torch.set_num_threads(1)
+
+
 def _stamp(stat: os.stat_result) -> tuple:
     return stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns
 
@@ -273,8 +288,7 @@ def chunks(X):
 
 
 def value_range(X) -> tuple[float, float]:
-    """(min, max) of an array; bounds of the values of images on disk
-    (:meth:`DiskImages.value_bounds`, at most one streaming pass)."""
+    """(min, max) of an array or of images on disk (one streaming pass, made once)."""
     if isinstance(X, DiskImages):
-        return X.value_bounds()
+        return X._scan()[1:]
     return float(X.min()), float(X.max())

@@ -154,7 +154,7 @@ class ImageInputMixin:
 def check_loss_range(X, loss: str) -> None:
     """Refuse BCE for pixel values outside [0, 1], naming the range and the fix."""
     if loss == "bce":
-        lo, hi = value_range(X)
+        lo, hi = X.value_bounds() if isinstance(X, DiskImages) else value_range(X)
         if lo < 0 or hi > 1:
             raise DataError(
                 f"loss='bce' needs pixel values in [0, 1]; these range from {lo:.3g} to "

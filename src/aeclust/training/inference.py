@@ -8,6 +8,9 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
+from ..data.mapped import one_thread
+from ..errors import AeclustError
+
 
 class _Batches(Dataset):
     """Item i is ``X[indices[i]]`` as a float32 tensor (read in a DataLoader worker)."""
@@ -18,8 +21,12 @@ class _Batches(Dataset):
     def __len__(self) -> int:
         return len(self.indices)
 
-    def __getitem__(self, i: int) -> torch.Tensor:
-        return torch.as_tensor(np.ascontiguousarray(self.X[self.indices[i]]), dtype=torch.float32)
+    def __getitem__(self, i: int):
+        try:
+            rows = np.ascontiguousarray(self.X[self.indices[i]])
+        except AeclustError as exc:  # handed over, to be raised as said (not wrapped)
+            return exc
+        return torch.as_tensor(rows, dtype=torch.float32)
 
 
 def read_batches(X, indices):
@@ -38,11 +45,10 @@ def read_batches(X, indices):
         _Batches(X, indices), batch_size=None, shuffle=False, num_workers=workers,
         prefetch_factor=2, worker_init_fn=one_thread,
     )  # fmt: skip
-    yield from loader
-
-
-def one_thread(_worker: int) -> None:
-    torch.set_num_threads(1)  # the workers read; the cores compute in the main process
+    for batch in loader:
+        if isinstance(batch, AeclustError):  # a bad file, a changed .npy
+            raise batch
+        yield batch
 
 
 INFER_BYTES = 32 << 20  # at most this much input per inference batch (float32)
