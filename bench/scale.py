@@ -13,6 +13,9 @@ Three steps, each printing JSON lines (append them to a results file as they com
     # 3. samples/s of training from the cache against the same images in memory (a subset
     #    that fits), alternated in one process
     python bench/scale.py throughput --data /work/scale/tiles250.npy --n 1024
+    # the first 10,000 rows of the cache, for the seed pairs of 1 and 2 processes
+    python bench/scale.py head --data /work/scale/tiles250.npy --n 10000 \
+        --out /work/scale/tiles250-10k.npy
     # 4. the other two pipelines on the whole cache: predict with a run's model, compare
     python bench/scale.py predict --run RUN_DIR --data /work/scale/tiles250.npy
     python bench/scale.py compare --data /work/scale/tiles250.npy -- --models resnet \
@@ -128,6 +131,28 @@ def run(data: str, extra: list[str], nproc: int, width: float | None) -> dict:
             "acc": metrics.get("acc"), "nmi": metrics.get("nmi")}  # fmt: skip
 
 
+def head(data: str, n: int, out: str) -> dict:
+    """The first ``n`` rows of the cache ``data`` as a cache of their own (pixels and
+    sidecar), copied in chunks."""
+    from aeclust.data.cache import sidecar
+    from aeclust.data.memory import npy_header, write_npy_header
+
+    shape, dtype, offset, _ = npy_header(Path(data))
+    row = int(np.prod(shape[1:])) * dtype.itemsize
+    with open(data, "rb") as src, open(out, "wb") as dst:
+        write_npy_header(dst, (n, *shape[1:]), dtype)
+        src.seek(offset)
+        for start in range(0, n, 256):
+            dst.write(src.read(row * (min(n, start + 256) - start)))
+    meta = json.loads(sidecar(data).read_text())
+    for key in ("names", "y", "groups"):
+        if meta.get(key) is not None:
+            meta[key] = meta[key][:n]
+    meta["count"] = n
+    sidecar(out).write_text(json.dumps(meta))
+    return {"step": "head", "data": data, "n": n, "out": out}
+
+
 def predict(run_dir: str, data: str, extra: list[str]) -> dict:
     """``aeclust predict --stream`` of ``data`` with the model of ``run_dir``."""
     with tempfile.TemporaryDirectory(dir=Path(data).parent) as tmp:
@@ -212,6 +237,10 @@ def main() -> None:
     r.add_argument("--data", required=True)
     r.add_argument("--nproc", type=int, default=1)
     r.add_argument("--width", type=float, help="autoencoder_params width (resnet, alexnet)")
+    h = sub.add_parser("head")
+    h.add_argument("--data", required=True)
+    h.add_argument("--n", type=int, required=True)
+    h.add_argument("--out", required=True)
     p = sub.add_parser("predict")
     p.add_argument("--run", required=True)
     p.add_argument("--data", required=True)
@@ -231,6 +260,8 @@ def main() -> None:
         print(json.dumps(cache(args.data, args.out, args.image_size, args.workers)), flush=True)
     elif args.step == "run":
         print(json.dumps(run(args.data, extra, args.nproc, args.width)), flush=True)
+    elif args.step == "head":
+        print(json.dumps(head(args.data, args.n, args.out)), flush=True)
     elif args.step == "predict":
         print(json.dumps(predict(args.run, args.data, extra)), flush=True)
     elif args.step == "compare":
