@@ -332,3 +332,52 @@ def test_a_npy_replaced_while_in_use_is_refused_by_a_process_that_opens_it(tmp_p
     images.workers = 1  # said as it is, not wrapped in a DataLoader worker's traceback
     with pytest.raises(DataError, match="^'.*x.npy' was replaced or changed while in use"):
         list(read_batches(images, [np.arange(2), np.arange(2, 4)]))
+
+
+def _estimators():
+    import aeclust as ae
+
+    net, mlp = {"channels": 4, "max_channels": 16}, {"hidden": [16]}
+    common = dict(n_clusters=3, batch_size=32, random_state=0)
+    return {
+        "dcae-kmeans": lambda: ae.DCAEKMeans(
+            autoencoder="mlp", autoencoder_params=mlp, epochs=2, **common
+        ),
+        "idec": lambda: ae.IDEC(
+            autoencoder_params=mlp, pretrain_epochs=1, epochs=2, n_init=2, **common
+        ),
+        "dcec": lambda: ae.DCEC(pretrain_epochs=1, epochs=2, n_init=2, **common),
+        "acrbm": lambda: ae.ACRBM(epochs=2, **common),
+        "ae-acrbm": lambda: ae.AEACRBM(
+            latent_dim=8, channels=4, pretrain_epochs=1, epochs=2, n_init=2, **common
+        ),
+        "beta-vae": lambda: ae.BetaVAE(autoencoder_params=net, epochs=2, reducer=None, **common),
+        "wae-gan": lambda: ae.WAEGAN(
+            autoencoder_params=net, discriminator_hidden=(16,), epochs=2, reducer=None, **common
+        ),
+        "hrwae-gan": lambda: ae.HRWAEGAN(
+            autoencoder_params=net, discriminator_hidden=(16,), epochs=2, reducer=None, **common
+        ),
+        "densenet": lambda: ae.DenseNetClassifier(
+            epochs=1, batch_size=32, n_blocks=2, layers_per_block=1, growth_rate=4, random_state=0
+        ),
+    }
+
+
+@pytest.mark.parametrize("name", list(_estimators()))
+def test_every_estimator_fits_images_on_disk_as_the_same_images_in_memory(name, tmp_path):
+    from sklearn.datasets import load_digits
+
+    from aeclust.data import MappedImages, load_array
+
+    d = load_digits()
+    np.save(tmp_path / "x.npy", (d.images[:160, None] * 255 / 16).astype(np.uint8))
+    in_memory, on_disk = load_array(tmp_path / "x.npy").X, MappedImages(tmp_path / "x.npy")
+    make = _estimators()[name]
+    if name == "densenet":  # supervised: the compare baseline
+        a, b = make().fit(in_memory, d.target[:160]), make().fit(on_disk, d.target[:160])
+        assert np.array_equal(a.predict(in_memory), b.predict(on_disk))
+        return
+    a, b = make().fit(in_memory), make().fit(on_disk)
+    assert np.array_equal(a.labels_, b.labels_)
+    assert np.array_equal(a.predict(in_memory), b.predict(on_disk))
