@@ -65,13 +65,25 @@ def inference_batch(batch_size: int, X) -> int:
 
 @torch.no_grad()
 def apply_batched(fn, model: nn.Module, X: np.ndarray, batch_size: int, device) -> np.ndarray:
-    """``fn(model, x_batch) -> Tensor`` over ``X`` (N, ...) in eval mode; results concatenated."""
+    """``fn(model, x_batch) -> Tensor`` over ``X`` (N, ...) in eval mode; the results, one
+    row per sample.
+
+    They are written into one array made at the first batch, not kept per batch and
+    concatenated: small arrays that outlive each batch, allocated between its large
+    short-lived activations, pin the allocator's heap, which then grows with every batch
+    (measured: encoding 50,000 tiles of 250x250 took the process from 1.0 to 4.3 GB; on
+    10,000 tiles, ``malloc_trim`` after every batch or one array both kept it flat)."""
     was_training = model.training
     model.eval()
-    outs = []
+    out, start = None, 0
     batch_size = inference_batch(batch_size, X)
     slices = [slice(start, start + batch_size) for start in range(0, len(X), batch_size)]
     for x in read_batches(X, slices):
-        outs.append(fn(model, x.to(device)).cpu().numpy())
+        rows = fn(model, x.to(device)).cpu().numpy()
+        if out is None:
+            out = np.empty((len(X), *rows.shape[1:]), dtype=rows.dtype)
+        out[start : start + len(rows)] = rows
+        start += len(rows)
+        del x, rows  # before the next batch is read
     model.train(was_training)
-    return np.concatenate(outs) if outs else np.zeros((0,), dtype=np.float32)
+    return out if out is not None else np.zeros((0,), dtype=np.float32)
