@@ -194,7 +194,10 @@ def run_fold(
             params = {"clusterer": "minibatch-kmeans", "n_clusters": n_clusters, **spec.params}
             params["clusterer_params"] = {"batch_size": KMEANS_BATCH}
             est = AEClusterer(random_state=seed, **params).fit(X_train)
-            Z_train, Z_test = est.transform(X_train), est.transform(X_test)
+            Z_train = est.embedding_  # fit encoded X_train (all of it in one process)
+            if len(Z_train) != len(train):
+                Z_train = est.transform(X_train)
+            Z_test = est.transform(X_test)
         if not (spec.kind == "kmeans" and hasattr(X_train, "chunks")):
             fit_on = Z_test if cluster_on == "test" else Z_train
             predicted = _fit_centres(fit_on, Z_test, n_clusters, seed)
