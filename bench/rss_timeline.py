@@ -12,23 +12,16 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from scale import _tree_rss  # noqa: E402
+from scale import _rss, _tree_rss  # noqa: E402
 
 t0 = time.perf_counter()
 proc = subprocess.Popen(sys.argv[1:], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 samples, done = [], threading.Event()
 
 
-def main_rss(pid):
-    try:
-        return int(open(f"/proc/{pid}/statm").read().split()[1]) * 4096
-    except OSError:
-        return 0
-
-
 def sample():
     while not done.wait(0.5):
-        samples.append((time.perf_counter() - t0, main_rss(proc.pid), _tree_rss(proc.pid)))
+        samples.append((time.perf_counter() - t0, _rss(proc.pid), _tree_rss(proc.pid)))
 
 
 threading.Thread(target=sample, daemon=True).start()

@@ -88,14 +88,22 @@ def timed(cmd: list[str]) -> dict:
         "tail": output.strip().splitlines()[-3:]}  # fmt: skip
 
 
+def _rss(pid: int) -> int:
+    """Bytes of resident memory of ``pid`` (0 once gone)."""
+    try:
+        with open(f"/proc/{pid}/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError):
+        return 0
+
+
 def _tree_rss(pid: int) -> int:
     """Bytes of resident memory of ``pid`` and all its descendants (0 once gone)."""
     total, todo = 0, [pid]
     while todo:
         p = todo.pop()
+        total += _rss(p)
         try:
-            with open(f"/proc/{p}/statm") as f:
-                total += int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
             for task in os.listdir(f"/proc/{p}/task"):
                 with open(f"/proc/{p}/task/{task}/children") as f:
                     todo += [int(c) for c in f.read().split()]
