@@ -195,7 +195,7 @@ def run_fold(
             params["clusterer_params"] = {"batch_size": KMEANS_BATCH}
             est = AEClusterer(random_state=seed, **params).fit(X_train)
             Z_train = est.embedding_  # fit encoded X_train (all of it in one process)
-            if len(Z_train) != len(train):
+            if cluster_on == "train" and len(Z_train) != len(train):  # only a shard
                 Z_train = est.transform(X_train)
             Z_test = est.transform(X_test)
         if not (spec.kind == "kmeans" and hasattr(X_train, "chunks")):
