@@ -9,6 +9,9 @@ findings and the timings. The run directory (figures, report) is kept under --ru
         --max-train 10000 --max-test 2000 --epochs 5 --out bench/results/bottleneck.jsonl
     python bench/bottleneck.py --dataset mnist5k --max-train 600 --epochs 40 \
         --out bench/results/bottleneck.jsonl       # the ~600-image set (Pokemon's size)
+
+A run killed on the way (a session's end) continues with the same command and ``--resume``;
+its seconds then count only the part after the resume.
 """
 
 from __future__ import annotations
@@ -42,6 +45,11 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--run-dir", default="/tmp/bottleneck-runs")
     p.add_argument("--out", required=True)
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the killed run of these settings under --run-dir",
+    )
     args = p.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     name = f"{args.dataset}-{args.max_train or 'all'}-e{args.epochs}-b{args.blocks}-s{args.seed}"
@@ -49,10 +57,10 @@ def main() -> None:
         dataset=args.dataset, split=args.split, test_split=args.test_split,
         max_train=args.max_train, max_test=args.max_test, epochs=args.epochs,
         blocks=args.blocks, batch_size=args.batch_size, seed=args.seed,
-        out=str(Path(args.run_dir) / name), overwrite=True,
+        out=str(Path(args.run_dir) / name), overwrite=not args.resume,
     )  # fmt: skip
     t0 = time.perf_counter()
-    out, summary = bottleneck(config, progress=True)  # a line per epoch in a log
+    out, summary = bottleneck(config, progress=True, resume=args.resume)  # a line per epoch
     line = {
         "bench": "bottleneck", "commit": commit(), "run": str(out), "dataset": args.dataset,
         "split": args.split, "test_split": args.test_split, "n_train": summary["n_train"],
