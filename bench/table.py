@@ -27,7 +27,8 @@ def summarise(rows: list[dict]) -> str:
     parts = []
     pipelines = [r for r in rows if "pipeline" in r]
     segmentation = [r for r in rows if r.get("bench") == "segmentation"]
-    rows = [r for r in rows if r.get("bench") != "segmentation"]
+    parts += [bottleneck_table(r) for r in rows if r.get("bench") == "bottleneck"]
+    rows = [r for r in rows if r.get("bench") not in ("segmentation", "bottleneck")]
     joint = [r for r in rows if "method" in r and "paper_mnist" not in r]
     one_stage = [r for r in rows if "paper_mnist" in r]
     if pipelines:
@@ -232,6 +233,35 @@ def denominator_table(rows: list[dict]) -> str:
                 f"{mean('silhouette'):.2f}"]  # fmt: skip
 
     return _table(head, dict(sorted(table.items())), cells)
+
+
+def bottleneck_table(row: dict) -> str:
+    """One laboratory run of bench/bottleneck.py: a row per configuration, the pixels
+    first (their MSE is the mean image's)."""
+    head = ["config (side-channels)", "neurons % of input", "final train MSE", "final test MSE",
+            "best test MSE (epoch)", "test rise after best", "probe F1 train / test",
+            "k-means ACC", "UMAP+GMM ACC"]  # fmt: skip
+    title = (f"{row['dataset']}: {row['n_train']} / {row['n_test']} images, {row['epochs']} "
+             f"epochs, batch {row['batch_size']}, {row['blocks']} residual blocks, "
+             f"seed {row['seed']}, commit {row['commit']}")  # fmt: skip
+
+    def cells(name, r):
+        if r["size"] is None:
+            mse = [
+                f"{r['train_mse']:.4f} (mean image)",
+                f"{r['test_mse']:.4f} (mean image)",
+                "",
+                "",
+            ]
+        else:
+            rise = f"{100 * r['test_rise']:.1f}%" if r["test_rise"] else "0"
+            mse = [f"{r['train_mse']:.4f}", f"{r['test_mse']:.4f}",
+                   f"{r['best_test_mse']:.4f} ({r['best_epoch']})", rise]  # fmt: skip
+        return [name, f"{r['share']:.1f}", *mse,
+                f"{r['probe_train_f1']:.3f} / {r['probe_test_f1']:.3f}",
+                f"{r['kmeans_acc']:.3f}", f"{r['umap_gmm_acc']:.3f}"]  # fmt: skip
+
+    return title + "\n\n" + _table(head, {r["name"]: r for r in row["configurations"]}, cells)
 
 
 def _settings(row: dict) -> dict:
