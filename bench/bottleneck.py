@@ -35,6 +35,7 @@ def commit() -> str:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--dataset", default="mnist5k")
+    p.add_argument("--data", help="an image folder or array file instead of --dataset")
     p.add_argument("--split")
     p.add_argument("--test-split")
     p.add_argument("--max-train", type=int)
@@ -52,9 +53,11 @@ def main() -> None:
     )
     args = p.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    name = f"{args.dataset}-{args.max_train or 'all'}-e{args.epochs}-b{args.blocks}-s{args.seed}"
+    source = Path(args.data).stem if args.data else args.dataset
+    name = f"{source}-{args.max_train or 'all'}-e{args.epochs}-b{args.blocks}-s{args.seed}"
     config = BottleneckConfig(
-        dataset=args.dataset, split=args.split, test_split=args.test_split,
+        dataset=None if args.data else args.dataset, data=args.data, split=args.split,
+        test_split=args.test_split,
         max_train=args.max_train, max_test=args.max_test, epochs=args.epochs,
         blocks=args.blocks, batch_size=args.batch_size, seed=args.seed,
         out=str(Path(args.run_dir) / name), overwrite=not args.resume,
@@ -62,7 +65,7 @@ def main() -> None:
     t0 = time.perf_counter()
     out, summary = bottleneck(config, progress=True, resume=args.resume)  # a line per epoch
     line = {
-        "bench": "bottleneck", "commit": commit(), "run": str(out), "dataset": args.dataset,
+        "bench": "bottleneck", "commit": commit(), "run": str(out), "dataset": source,
         "split": args.split, "test_split": args.test_split, "n_train": summary["n_train"],
         "n_test": summary["n_test"], "epochs": args.epochs, "blocks": args.blocks,
         "batch_size": args.batch_size, "seed": args.seed,
