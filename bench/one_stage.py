@@ -5,7 +5,9 @@ One JSON line per fitted model, appended to --out as soon as it finishes, with t
 paper's score, the majority-mapped accuracy ("purity": every cluster to its most frequent
 class, which minimises the total cluster entropy, appendix A), the one-to-one Hungarian
 ACC (meaningful when K = the number of classes), NMI, the clusters in use, the mean
-confidence max h (ACRBM), the parameter count and the training seconds. Methods:
+confidence max h (ACRBM), the parameter count and the training seconds; for the two
+autoencoder methods also ``code_kmeans``, the scores of k-means on the linear code h_AE,
+and for ``ae-kmeans`` the ReLU units that are zero on every image. Methods:
 
 - ``kmeans``: k-means (10 runs, lowest inertia) on the flattened pixels;
 - ``ae-kmeans``: ``AEACRBM(head="relu")``, the same network trained on reconstruction
@@ -35,6 +37,7 @@ from sklearn.cluster import KMeans
 
 from aeclust import ACRBM, AEACRBM, load_dataset
 from aeclust.metrics import cluster_acc, nmi, purity
+from aeclust.training.inference import apply_batched
 
 PAPER = {  # Table 1, MNIST test set (purity, %)
     ("kmeans", 10): 57.32, ("ae-kmeans", 10): 79.56, ("acrbm", 10): 61.44,
@@ -50,6 +53,15 @@ def estimator(method: str, k: int, seed: int, wide: bool, extra: dict):
         return AEACRBM(n_clusters=k, head="relu", latent_dim=100, random_state=seed, **extra)
     width = {"latent_dim": 300, "channels": 300} if wide and k > 10 else {}
     return AEACRBM(n_clusters=k, random_state=seed, **{**width, **extra})
+
+
+def code_kmeans(est, X, y, k: int, seed: int) -> dict:
+    """k-means (10 runs, lowest inertia) on the linear code h_AE of a fitted AEACRBM: the
+    other reading of the paper's "K-means on AE latent representation" (appendix B), and
+    for AE + ACRBM where k-means on its final codes would land."""
+    Z = apply_batched(lambda m, x: m(x).code, est.network_, X, 512, est.device_)
+    labels = KMeans(k, n_init=10, random_state=seed).fit(Z.astype(np.float64)).labels_
+    return {"purity": purity(y, labels), "acc": cluster_acc(y, labels), "nmi": nmi(y, labels)}
 
 
 def commit() -> str:
@@ -82,14 +94,20 @@ def main() -> None:
                 if method == "kmeans":
                     km = KMeans(k, n_init=10, random_state=seed).fit(X.reshape(len(X), -1))
                     labels, n_params, confidence = km.labels_, None, None
+                    seconds = time.perf_counter() - t0
                 else:
                     est = estimator(method, k, seed, args.wide, extra).fit(X)
+                    seconds = time.perf_counter() - t0
                     labels, confidence = est.labels_, getattr(est, "confidence_", None)
                     n_params = sum(p.numel() for p in est.network_.parameters())
                     row["epochs"] = est.epochs + getattr(est, "pretrain_epochs", 0)
                     row["latent_dim"] = getattr(est, "latent_dim", None)
+                    if method.startswith("ae-"):
+                        row["code_kmeans"] = code_kmeans(est, X, y, k, seed)
+                    if method == "ae-kmeans":  # ReLU units that are zero on every image
+                        row["dead_units"] = int((est.transform(X).max(0) <= 0).sum())
                 row.update(
-                    seconds=time.perf_counter() - t0, purity=purity(y, labels),
+                    seconds=seconds, purity=purity(y, labels),
                     acc=cluster_acc(y, labels), nmi=nmi(y, labels),
                     clusters_used=int(len(np.unique(labels))), confidence=confidence,
                     parameters=n_params,
