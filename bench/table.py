@@ -108,16 +108,22 @@ def one_stage_table(rows: list[dict]) -> str:
         key = r["dataset"], r["method"], r["k"], r.get("epochs", "–"), json.dumps(r["params"])
         groups[key].append(r)
     head = ["dataset", "method", "K", "epochs", "params", "seeds", "purity", "ACC", "NMI"]
-    head += ["clusters used", "confidence", "paper (MNIST purity)", "parameters", "seconds"]
+    head += ["k-means on h_AE: purity / ACC", "clusters used", "confidence"]
+    head += ["paper (MNIST purity)", "parameters", "seconds"]
 
     def cells(key, group):
         conf = [r["confidence"] for r in group if r["confidence"] is not None]
+        codes = [r["code_kmeans"] for r in group if "code_kmeans" in r]
         paper = group[0]["paper_mnist"]
         return [
             *map(str, key[:4]),
             "" if key[4] == "{}" else key[4],
             str(len(group)),
             *(_mean_std([r[m] for r in group]) for m in ("purity", "acc", "nmi")),
+            " / ".join(_mean_std([c[m] for c in codes]) for m in ("purity", "acc"))
+            + ("" if len(codes) == len(group) else f" ({len(codes)} of {len(group)} runs)")
+            if codes
+            else "–",
             f"{np.mean([r['clusters_used'] for r in group]):.1f}",
             f"{np.mean(conf):.3f}" if conf else "–",
             "–" if paper is None else f"{paper / 100:.3f}",
