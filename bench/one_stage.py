@@ -60,7 +60,11 @@ def code_kmeans(est, X, y, k: int, seed: int) -> dict:
     other reading of the paper's "K-means on AE latent representation" (appendix B), and
     for AE + ACRBM where k-means on its final codes would land."""
     Z = apply_batched(lambda m, x: m(x).code, est.network_, X, 512, est.device_)
-    labels = KMeans(k, n_init=10, random_state=seed).fit(Z.astype(np.float64)).labels_
+    return scores(y, KMeans(k, n_init=10, random_state=seed).fit(Z.astype(np.float64)).labels_)
+
+
+def scores(y, labels) -> dict:
+    """The paper's purity, the one-to-one Hungarian ACC and NMI of one partition."""
     return {"purity": purity(y, labels), "acc": cluster_acc(y, labels), "nmi": nmi(y, labels)}
 
 
@@ -107,8 +111,7 @@ def main() -> None:
                     if method == "ae-kmeans":  # ReLU units that are zero on every image
                         row["dead_units"] = int((est.transform(X).max(0) <= 0).sum())
                 row.update(
-                    seconds=seconds, purity=purity(y, labels),
-                    acc=cluster_acc(y, labels), nmi=nmi(y, labels),
+                    seconds=seconds, **scores(y, labels),
                     clusters_used=int(len(np.unique(labels))), confidence=confidence,
                     parameters=n_params,
                 )  # fmt: skip

@@ -101,6 +101,14 @@ def joint_table(rows: list[dict]) -> str:
     return _table(head, groups, cells)
 
 
+def _codes_cell(codes: list[dict], runs: int) -> str:
+    """Purity / ACC of k-means on h_AE over the runs that measured it ("–" if none)."""
+    if not codes:
+        return "–"
+    cell = " / ".join(_mean_std([c[m] for c in codes]) for m in ("purity", "acc"))
+    return cell if len(codes) == runs else f"{cell} ({len(codes)} of {runs} runs)"
+
+
 def one_stage_table(rows: list[dict]) -> str:
     """Rows of bench/one_stage.py: Table 1 of the one-stage autoencoders paper."""
     groups: dict[tuple, list[dict]] = defaultdict(list)
@@ -120,10 +128,7 @@ def one_stage_table(rows: list[dict]) -> str:
             "" if key[4] == "{}" else key[4],
             str(len(group)),
             *(_mean_std([r[m] for r in group]) for m in ("purity", "acc", "nmi")),
-            " / ".join(_mean_std([c[m] for c in codes]) for m in ("purity", "acc"))
-            + ("" if len(codes) == len(group) else f" ({len(codes)} of {len(group)} runs)")
-            if codes
-            else "–",
+            _codes_cell(codes, len(group)),
             f"{np.mean([r['clusters_used'] for r in group]):.1f}",
             f"{np.mean(conf):.3f}" if conf else "–",
             "–" if paper is None else f"{paper / 100:.3f}",
